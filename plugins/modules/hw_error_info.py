@@ -151,9 +151,17 @@ MAX_READ = 8 * 1024 * 1024
 
 
 def _read_text(path):
+    # Small reads: procfs sysctl files refuse one huge read() (ENOMEM for /proc/sys/kernel/tainted).
+    chunks = []
+    size = 0
     with open(path, "rb") as handle:
-        data = handle.read(MAX_READ)
-    return data.decode("utf-8", "replace")
+        while size < MAX_READ:
+            chunk = handle.read(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def _unit_state(module, systemctl, unit):
