@@ -145,8 +145,8 @@ def summarize_db(data: dict) -> dict:
     for rec in (tables.get("mc_event") or {}).get("records") or []:
         kind = _mc_event_kind(rec.get("err_type"))
         n = rec.get("err_count") or 1
-        label = rec.get("label") or "mc%s:%s:%s:%s" % (rec.get("mc"), rec.get("top_layer"),
-                                                         rec.get("middle_layer"), rec.get("lower_layer"))
+        layers = (rec.get("mc"), rec.get("top_layer"), rec.get("middle_layer"), rec.get("lower_layer"))
+        label = rec.get("label") or "mc%s:%s:%s:%s" % layers
         slot = out["by_label"].setdefault(label, {"ce": 0, "ue": 0})
         if kind == "uncorrected":
             out["memory_ue"] += n
@@ -203,8 +203,8 @@ def db_findings(data: dict) -> list:
             sev = "critical" if dec["processor_context_corrupt"] else ("error" if dec["uncorrected"] else "warning")
         f = {"category": cat, "severity": sev, "source": "rasdaemon", "signature": "rasdaemon.mce_record",
              "time": rec.get("timestamp"),
-             "message": "%s (bank %s: %s)" % (rec.get("error_msg") or "machine check", rec.get("bank"),
-                                               rec.get("bank_name") or "?"),
+             "message": "%s (bank %s: %s)" % (
+                 rec.get("error_msg") or "machine check", rec.get("bank"), rec.get("bank_name") or "?"),
              "cpu": rec.get("cpu"), "bank": rec.get("bank"), "mce_status": dec["status"], "id": rec.get("id")}
         if rec.get("addr"):
             f["address"] = "0x%x" % rec["addr"] if isinstance(rec["addr"], int) else rec["addr"]
@@ -214,8 +214,8 @@ def db_findings(data: dict) -> list:
     for rec in (tables.get("memory_failure_event") or {}).get("records") or []:
         findings.append({"category": "memory_page_offlined", "severity": "error", "source": "rasdaemon",
                          "signature": "rasdaemon.memory_failure_event", "time": rec.get("timestamp"),
-                         "message": "memory failure at pfn %s (%s): %s" % (rec.get("pfn"), rec.get("page_type"),
-                                                                          rec.get("action_result")),
+                         "message": "memory failure at pfn %s (%s): %s" % (
+                             rec.get("pfn"), rec.get("page_type"), rec.get("action_result")),
                          "pfn": rec.get("pfn"), "id": rec.get("id")})
     for rec in (tables.get("aer_event") or {}).get("records") or []:
         unc = "uncorrect" in (rec.get("err_type") or "").lower() or "fatal" in (rec.get("err_type") or "").lower()
@@ -226,8 +226,8 @@ def db_findings(data: dict) -> list:
     for rec in (tables.get("disk_errors") or {}).get("records") or []:
         findings.append({"category": "block_io_error", "severity": "error", "source": "rasdaemon",
                          "signature": "rasdaemon.disk_errors", "time": rec.get("timestamp"),
-                         "message": "disk error %s on %s sector %s (%s)" % (rec.get("error"), rec.get("dev"),
-                                                                           rec.get("sector"), rec.get("rwbs")),
+                         "message": "disk error %s on %s sector %s (%s)" % (
+                             rec.get("error"), rec.get("dev"), rec.get("sector"), rec.get("rwbs")),
                          "device": rec.get("dev"), "sector": rec.get("sector"), "id": rec.get("id")})
     for rec in (tables.get("extlog_event") or {}).get("records") or []:
         sev_name = CPER_SEVERITY.get(rec.get("severity"), "unknown")

@@ -20,7 +20,8 @@ description:
   - Optionally runs C(badblocks -sv) - read-only, bounded by a block count and a time limit - on
     the devices listed in O(badblocks_devices) only. Never a write mode. Not run in check mode.
 version_added: "0.1.0"
-author: pteguard contributors
+author:
+  - pteguard maintainers (@pteguard)
 options:
   devices:
     description: Disks to check (C(/dev/sda), C(nvme0n1)); default every physical disk found.
@@ -56,8 +57,10 @@ options:
     default: 600
 attributes:
   check_mode:
+    description: Read-only; it runs the same in check mode and never changes the host.
     support: full
   diff_mode:
+    description: Nothing changes, so there is no diff.
     support: none
 notes:
   - badblocks runs in its default read-only mode; the options C(-w) and C(-n) are never used.

@@ -17,7 +17,8 @@ description:
   - Reports which backends exist and run, and every source it could not read with the reason.
   - Returns findings in the same form as the kernel-log parser (category, severity, message, ...).
 version_added: "0.1.0"
-author: pteguard contributors
+author:
+  - pteguard maintainers (@pteguard)
 options:
   rasdaemon_db:
     description: rasdaemon's SQLite database.
@@ -57,8 +58,10 @@ options:
     default: 200
 attributes:
   check_mode:
+    description: Read-only; it runs the same in check mode and never changes the host.
     support: full
   diff_mode:
+    description: Nothing changes, so there is no diff.
     support: none
 notes:
   - Read-only. Check mode runs the same reads.

@@ -25,7 +25,6 @@ from ansible_collections.pteguard.remediation.plugins.module_utils.rasdaemon imp
 # no dev_name, no disk/devlink/memory-failure tables). INTEGER PRIMARY KEY id as rasdaemon does.
 
 
-
 CURRENT = {
     "mc_event": "id INTEGER PRIMARY KEY, timestamp TEXT, err_count INTEGER, err_type TEXT, err_msg TEXT, "
                 "label TEXT, mc INTEGER, top_layer INTEGER, middle_layer INTEGER, lower_layer INTEGER, "

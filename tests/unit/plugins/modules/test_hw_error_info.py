@@ -50,10 +50,14 @@ class Host:
 
 
 def run(monkeypatch, capsys, host, args):
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
-                        lambda self, *a, **k: host.get_bin_path(self, *a, **k))
-    monkeypatch.setattr(basic.AnsibleModule, "run_command",
-                        lambda self, *a, **k: host.run_command(self, *a, **k))
+    def get_bin_path(module, *args, **kwargs):
+        return host.get_bin_path(module, *args, **kwargs)
+
+    def run_command(module, *args, **kwargs):
+        return host.run_command(module, *args, **kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     with patch_module_args(args):
         with pytest.raises(SystemExit) as exc:
             hw_error_info.main()

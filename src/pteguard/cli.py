@@ -1,0 +1,43 @@
+"""The `pteguard` command line: one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pteguard import __version__, analyze
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="pteguard",
+        description="Diagnose kernel-level I/O errors caused by corrupted page tables, bad memory, drivers and "
+                    "disks across Linux fleets.",
+    )
+    parser.add_argument("--version", action="version", version="pteguard %s" % __version__)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    analyze.add_parser(subparsers)
+    from pteguard import diagnose, signatures_cmd
+
+    diagnose.add_parser(subparsers)
+    signatures_cmd.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("pteguard: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
