@@ -169,7 +169,6 @@ from ansible_collections.pteguard.remediation.plugins.module_utils.log_scan impo
 )
 
 
-
 class _Reader(object):
     """Reads each source with run_command (argv lists, LC_ALL=C) and records what it could and could not read."""
 

@@ -66,7 +66,7 @@ def test_enormous_line_is_cut_and_the_rest_skipped():
 def test_binary_file_is_scanned_without_error(tmp_path):
     rng = random.Random(7)
     path = tmp_path / "junk.bin"
-    path.write_bytes(bytes(rng.randrange(256) for _ in range(300000)))
+    path.write_bytes(bytes(rng.randrange(256) for _index in range(300000)))
     _valid(scan_file(str(path)))
 
 
