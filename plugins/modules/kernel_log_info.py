@@ -369,8 +369,8 @@ def run_module():
     if reader.cursor:
         result["cursor"] = reader.cursor
     if summary["sources_read"] == 0:
-        result["warnings"] = ["no kernel-log source could be read: %s"
-                              % "; ".join("%s: %s" % (s["name"], s.get("reason", s["status"])) for s in reader.sources)]
+        module.warn("no kernel-log source could be read: %s"
+                    % "; ".join("%s: %s" % (s["name"], s.get("reason", s["status"])) for s in reader.sources))
     module.exit_json(**result)
 
 
