@@ -4,7 +4,8 @@
 From one run on one SYNTHETIC log (bench/generate_log.py, default ~1 GiB,
 reused when its size/seed/style match), with the page cache warmed first:
 
-- MB/s of `pteguard analyze --format json --fail-on never FILE` (wall clock,
+- over --repeat interleaved rounds (default 3, medians compared):
+  MB/s of `pteguard analyze --format json --fail-on never FILE` (wall clock,
   output to a file) and its peak RSS;
 - MB/s of `grep -c -F` and `grep -c -E` with the same anchor patterns as the
   prefilter (taken from pteguard.parsers.log_scan.grep_argv), output to a
@@ -267,6 +268,20 @@ def analyze(pteguard, path, out, work, engine=None):
     return res
 
 
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2.0
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as handle:
+            return " ".join(handle.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def mbps(size, seconds):
     return size / MB / seconds if seconds > 0 else float("inf")
 
@@ -286,8 +301,12 @@ def main(argv=None):
                         help="newline-free random bytes for the RSS check (default 200M; 0 skips)")
     parser.add_argument("--dense-size", type=generate_log.parse_size, default=50 << 20,
                         help="back-to-back error excerpts for the RSS check (default 50M; 0 skips)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="interleaved rounds of grep -F, grep -E, pteguard on the main log; medians are compared")
     parser.add_argument("--clean", action="store_true", help="delete the generated inputs when done")
     args = parser.parse_args(argv)
+    if not 1 <= args.repeat <= 20:
+        parser.error("--repeat must be between 1 and 20")
 
     if not os.access(args.pteguard, os.X_OK):
         log("error: %s is not executable (run scripts/setup first, or pass --pteguard)" % args.pteguard)
@@ -313,34 +332,52 @@ def main(argv=None):
     warm(path)
 
     env_c = dict(os.environ, LC_ALL="C")  # what pteguard gives its own grep
-    results = {}
-    for mode in ("-F", "-E"):
-        res = timed(count_argv(grep, mode, patterns, path), os.path.join(work, "grep%s.out" % mode), work, env=env_c)
-        if res["rc"] not in (0, 1):
-            log("error: grep %s failed (rc %d): %s" % (mode, res["rc"], res["stderr"].strip()[-300:]))
+    runs = {"-F": [], "-E": [], "pteguard": []}
+    log("load average before: %s" % load_average())
+    for round_no in range(1, args.repeat + 1):
+        # interleaved rounds, so a burst of load elsewhere hits grep and pteguard alike
+        for mode in ("-F", "-E"):
+            out = os.path.join(work, "grep%s.out" % mode)
+            res = timed(count_argv(grep, mode, patterns, path), out, work, env=env_c)
+            if res["rc"] not in (0, 1):
+                log("error: grep %s failed (rc %d): %s" % (mode, res["rc"], res["stderr"].strip()[-300:]))
+                return 2
+            with open(out) as handle:
+                res["count"] = handle.read().strip()
+            runs[mode].append(res)
+            log("round %d  grep -c %s: %6.2f s  %7.1f MB/s  (%s matching lines)"
+                % (round_no, mode, res["seconds"], mbps(size, res["seconds"]), res["count"]))
+        res = analyze(args.pteguard, path, os.path.join(work, "pteguard.json"), work)
+        if res["rc"] != 0 or res["summary"] is None:
+            log("error: pteguard analyze failed (rc %d): %s" % (res["rc"], res["stderr"].strip()[-500:]))
             return 2
-        with open(os.path.join(work, "grep%s.out" % mode)) as handle:
-            res["count"] = handle.read().strip()
-        results[mode] = res
-        log("grep -c %s: %6.2f s  %7.1f MB/s  (%s matching lines)" % (mode, res["seconds"], mbps(size, res["seconds"]),
-                                                                     res["count"]))
-    if results["-F"]["count"] != results["-E"]["count"]:
+        runs["pteguard"].append(res)
+        log("round %d  pteguard analyze: %6.2f s  %7.1f MB/s  peak RSS %.1f MB (tree sampled %.1f MB)"
+            % (round_no, res["seconds"], mbps(size, res["seconds"]), res["rss_mb"] or -1, res["tree_mb"]))
+    log("load average after: %s" % load_average())
+    if runs["-F"][0]["count"] != runs["-E"][0]["count"]:
         log("error: grep -F and -E counts differ (%s vs %s): the ERE escaping is wrong"
-            % (results["-F"]["count"], results["-E"]["count"]))
+            % (runs["-F"][0]["count"], runs["-E"][0]["count"]))
         return 2
-
-    main_run = analyze(args.pteguard, path, os.path.join(work, "pteguard.json"), work)
-    if main_run["rc"] != 0 or main_run["summary"] is None:
-        log("error: pteguard analyze failed (rc %d): %s" % (main_run["rc"], main_run["stderr"].strip()[-500:]))
-        return 2
-    pt_mbps = mbps(size, main_run["seconds"])
-    summ = main_run["summary"]
-    log("pteguard analyze (engine %s): %6.2f s  %7.1f MB/s  peak RSS %.1f MB (tree sampled %.1f MB); %d findings %s"
-        % (summ.get("engine"), main_run["seconds"], pt_mbps, main_run["rss_mb"] or -1, main_run["tree_mb"],
-           summ["findings"], json.dumps(summ["by_category"], sort_keys=True)))
-    ratio_e = pt_mbps / mbps(size, results["-E"]["seconds"])
-    ratio_f = pt_mbps / mbps(size, results["-F"]["seconds"])
-    log("ratio pteguard / grep -c -E: %.2f   (pteguard / grep -c -F: %.2f)" % (ratio_e, ratio_f))
+    med = {name: median([r["seconds"] for r in items]) for name, items in runs.items()}
+    best = {name: min(r["seconds"] for r in items) for name, items in runs.items()}
+    main_run = max(runs["pteguard"], key=lambda r: max(r["rss_mb"] or 0.0, r["tree_mb"]))
+    summ = runs["pteguard"][-1]["summary"]
+    pt_mbps = mbps(size, med["pteguard"])
+    grep_e_mbps = mbps(size, med["-E"])
+    log("")
+    log("median of %d:  grep -c -F %.1f MB/s   grep -c -E %.1f MB/s   pteguard analyze %.1f MB/s"
+        % (args.repeat, mbps(size, med["-F"]), grep_e_mbps, pt_mbps))
+    log("best of %d:    grep -c -F %.1f MB/s   grep -c -E %.1f MB/s   pteguard analyze %.1f MB/s"
+        % (args.repeat, mbps(size, best["-F"]), mbps(size, best["-E"]), mbps(size, best["pteguard"])))
+    ratio_e = pt_mbps / grep_e_mbps
+    ratio_f = pt_mbps / mbps(size, med["-F"])
+    log("ratio pteguard / grep -c -E: %.2f median, %.2f best   (pteguard / grep -c -F: %.2f median)"
+        % (ratio_e, best["-E"] / best["pteguard"], ratio_f))
+    log("pteguard (engine %s): peak RSS %.1f MB (tree sampled %.1f MB); %d findings %s"
+        % (summ.get("engine"), main_run["rss_mb"] or -1, main_run["tree_mb"], summ["findings"],
+           json.dumps(summ["by_category"], sort_keys=True)))
+    log("")
 
     # reference: the pure-Python engine on a slice, and both engines agreeing there
     sliced = ensure_slice(work, path, args.slice_size)
@@ -356,7 +393,7 @@ def main(argv=None):
             return 2
     log("slice %.1f MB, --engine python: %6.2f s  %7.1f MB/s  (%.3f x grep -E) peak RSS %.1f MB; %d findings"
         % (ssize / MB, py_run["seconds"], mbps(ssize, py_run["seconds"]),
-           mbps(ssize, py_run["seconds"]) / mbps(size, results["-E"]["seconds"]), py_run["rss_mb"] or -1,
+           mbps(ssize, py_run["seconds"]) / grep_e_mbps, py_run["rss_mb"] or -1,
            py_run["summary"]["findings"]))
     log("slice %.1f MB, --engine grep:   %6.2f s  %7.1f MB/s  peak RSS %.1f MB; %d findings"
         % (ssize / MB, gr_run["seconds"], mbps(ssize, gr_run["seconds"]), gr_run["rss_mb"] or -1,
@@ -396,7 +433,7 @@ def main(argv=None):
 
     log("")
     verdict(ratio_e >= TARGET_RATIO, "throughput: pteguard %.1f MB/s = %.2f x grep -c -E (%.1f MB/s), target >= %.1f"
-            % (pt_mbps, ratio_e, mbps(size, results["-E"]["seconds"]), TARGET_RATIO))
+            % (pt_mbps, ratio_e, grep_e_mbps, TARGET_RATIO))
     for label, res in [("main log", main_run), ("python engine, slice", py_run)] + [(l, r) for l, r, _c in patho]:
         peak = max(res["rss_mb"] or 0.0, res["tree_mb"])
         verdict(peak < TARGET_RSS_MB, "peak RSS, %s: %.1f MB (largest process %.1f, tree sampled %.1f), target < %.0f"
