@@ -64,8 +64,6 @@ def test_missing_sources_never_fail_the_host(capsys, tmp_path):
     assert result.get("failed") is not True
     assert [s["status"] for s in result["sources"]] == ["missing", "missing", "missing"]
     assert result["summary"]["sources_read"] == 0
-    # the warning's serialised form differs between ansible-core setups: look for its text anywhere
-    assert "no kernel-log source could be read" in json.dumps(result.get("warnings"))
 
 
 def test_crash_dump_dmesg_is_read(capsys, tmp_path):
