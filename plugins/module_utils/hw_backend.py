@@ -1,0 +1,306 @@
+# -*- coding: utf-8 -*-
+# Copyright: pteguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Choose the hardware-error monitoring backend for a host (pure functions, no Ansible import).
+
+Inputs are what a probe read on the host (CPU vendor/family, /dev/mcelog, kernel config, tracefs,
+kernel lockdown, packages). decide_backend() returns the backend (rasdaemon, mcelog or none), the
+reason in one sentence, notes, and whether rasdaemon's buffer_percent fix is needed.
+
+Decision table (first rule that matches wins; "auto" preference):
+
+  1. rasdaemon usable                      -> rasdaemon
+  2. mcelog usable                         -> mcelog
+  3. otherwise                             -> none (reason lists why each was rejected)
+
+rasdaemon is usable when: the kernel has tracing (tracefs mounted, or its mount point exists, or
+CONFIG_TRACING/CONFIG_FTRACE set), the kernel is not in lockdown "confidentiality" (which closes
+tracefs), CONFIG_RAS is not explicitly unset, and a rasdaemon package is installed or installable
+(unknown availability is accepted with a note).
+
+mcelog is usable when: /dev/mcelog exists (legacy device, CONFIG_X86_MCELOG_LEGACY), the CPU is x86,
+not AMD family >= 0x17 (mcelog refuses Zen and later), and an mcelog package is installed or
+installable.
+
+A preference of "rasdaemon" or "mcelog" picks that backend only when usable (else none, with the
+reason); "none" always picks none.
+
+rasdaemon buffer_percent fix: kernels with the ring-buffer watermark change (6.1-rc6, backported to
+some stable series) make poll() on trace_pipe_raw wait until buffer_percent (default 50) of the
+buffer is full, so rasdaemon before 0.8.0 records (almost) nothing. Upstream 0.8.0 writes 0 to its
+instance's buffer_percent itself. So the fix is needed when the rasdaemon upstream version is below
+0.8.0 (epoch and distro revision ignored); it is harmless on kernels without the change.
+"""
+
+from __future__ import annotations
+
+import re
+
+BACKENDS = ("rasdaemon", "mcelog", "none")
+PREFERENCES = ("auto",) + BACKENDS
+AMD_MCELOG_LAST_FAMILY = 0x16
+BUFFER_FIX_FIXED_IN = (0, 8, 0)
+KERNEL_CONFIG_KEYS = ("X86_MCELOG_LEGACY", "RAS", "EDAC", "TRACING", "FTRACE", "X86_MCE")
+TRACEFS_STATES = ("mounted", "not_mounted", "absent")
+LOCKDOWN_MODES = ("none", "integrity", "confidentiality")
+
+
+class ProbeError(ValueError):
+    """A probe value the decision cannot use (message says which)."""
+
+
+def parse_cpuinfo(text):
+    """Vendor, family and model of the first CPU in /proc/cpuinfo text.
+
+    Returns {'vendor': str or None, 'family': int or None, 'model': int or None, 'arch_x86': bool}.
+    Non-x86 cpuinfo (no vendor_id) gives vendor None and arch_x86 False.
+    """
+    vendor = family = model = None
+    for line in (text or "").splitlines():
+        if ":" not in line:
+            if vendor is not None and not line.strip():
+                break  # end of the first CPU's block
+            continue
+        key, _sep, value = line.partition(":")
+        key = key.strip().lower()
+        value = value.strip()
+        if key == "vendor_id" and vendor is None:
+            vendor = value
+        elif key == "cpu family" and family is None:
+            family = _int_or_none(value)
+        elif key == "model" and model is None:
+            model = _int_or_none(value)
+    return {"vendor": vendor, "family": family, "model": model, "arch_x86": vendor is not None}
+
+
+def _int_or_none(value):
+    try:
+        return int(value, 0) if value.lower().startswith("0x") else int(value)
+    except (ValueError, AttributeError):
+        return None
+
+
+_CONFIG_SET = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$")
+_CONFIG_UNSET = re.compile(r"^# CONFIG_([A-Za-z0-9_]+) is not set$")
+
+
+def parse_kernel_config(text, keys=KERNEL_CONFIG_KEYS):
+    """Values of the given CONFIG_ keys ('y', 'm', 'n' or the raw value); a missing key is None."""
+    wanted = set(keys)
+    found = dict((k, None) for k in keys)
+    for line in (text or "").splitlines():
+        line = line.strip()
+        m = _CONFIG_SET.match(line)
+        if m and m.group(1) in wanted:
+            found[m.group(1)] = m.group(2).strip().strip('"')
+            continue
+        m = _CONFIG_UNSET.match(line)
+        if m and m.group(1) in wanted:
+            found[m.group(1)] = "n"
+    return found
+
+
+def parse_lockdown(text):
+    """The active mode from /sys/kernel/security/lockdown ('none [integrity] confidentiality').
+
+    None when the text is empty or has no bracketed mode.
+    """
+    m = re.search(r"\[(\w+)\]", text or "")
+    return m.group(1) if m else None
+
+
+def parse_apt_policy(text):
+    """{package: {'installed': version or None, 'candidate': version or None}} from `apt-cache policy`."""
+    result = {}
+    current = None
+    for line in (text or "").splitlines():
+        if line and not line[0].isspace() and line.rstrip().endswith(":"):
+            current = line.rstrip()[:-1].split(":")[0].strip()
+            result[current] = {"installed": None, "candidate": None}
+            continue
+        if current is None:
+            continue
+        stripped = line.strip()
+        for field in ("installed", "candidate"):
+            prefix = field.capitalize() + ":"
+            if stripped.startswith(prefix):
+                value = stripped[len(prefix):].strip()
+                result[current][field] = None if value in ("", "(none)") else value
+    return result
+
+
+def upstream_version(version):
+    """Tuple of the numeric upstream part of a package version: '1:0.6.8-1.1' -> (0, 6, 8).
+
+    None when no version or no leading number.
+    """
+    if not version:
+        return None
+    text = str(version).strip()
+    if ":" in text:
+        text = text.split(":", 1)[1]
+    if "-" in text:
+        text = text.rsplit("-", 1)[0]
+    m = re.match(r"^(\d+(?:\.\d+)*)", text)
+    if not m:
+        return None
+    return tuple(int(p) for p in m.group(1).split("."))
+
+
+def needs_buffer_percent_fix(version):
+    """True/False for a rasdaemon version; None when the version is unknown."""
+    parsed = upstream_version(version)
+    if parsed is None:
+        return None
+    padded = parsed + (0,) * (3 - len(parsed))
+    return padded < BUFFER_FIX_FIXED_IN
+
+
+def _fmt_family(family):
+    return "0x%x" % family if isinstance(family, int) else "unknown"
+
+
+def _package_ok(name, pkg):
+    """(usable, note) for a package probe {'installed':..., 'candidate':..., 'known': bool}."""
+    pkg = pkg or {}
+    if pkg.get("installed"):
+        return True, "%s %s is installed" % (name, pkg["installed"])
+    if pkg.get("candidate"):
+        return True, "%s %s is installable" % (name, pkg["candidate"])
+    if pkg.get("known", True):
+        return False, "no %s package for this distribution" % name
+    return True, "%s availability unknown (package lists not readable)" % name
+
+
+def _rasdaemon_check(probe):
+    """(usable, reasons_against, notes)."""
+    against = []
+    notes = []
+    cfg = probe.get("kernel_config") or {}
+    tracefs = probe.get("tracefs") or "absent"
+    if tracefs not in TRACEFS_STATES:
+        raise ProbeError("tracefs must be one of %s, not %r" % (", ".join(TRACEFS_STATES), tracefs))
+    tracing_cfg = [cfg.get("TRACING"), cfg.get("FTRACE")]
+    if tracefs == "absent" and not any(v in ("y", "m") for v in tracing_cfg):
+        against.append("the kernel has no tracefs (no /sys/kernel/tracing, CONFIG_TRACING/FTRACE not set)")
+    elif tracefs == "not_mounted":
+        notes.append("tracefs is supported but not mounted here; rasdaemon needs it mounted when it starts")
+    if probe.get("lockdown") == "confidentiality":
+        against.append("kernel lockdown 'confidentiality' closes tracefs")
+    elif probe.get("lockdown") == "integrity":
+        notes.append("kernel lockdown 'integrity' restricts debugfs; tracefs (/sys/kernel/tracing) still works")
+    if cfg.get("RAS") == "n":
+        against.append("the kernel is built without CONFIG_RAS (no RAS trace events)")
+    if cfg.get("EDAC") == "n":
+        notes.append("CONFIG_EDAC is not set: no memory-controller (DIMM) decoding, machine checks only")
+    ok, pkg_note = _package_ok("rasdaemon", (probe.get("packages") or {}).get("rasdaemon"))
+    if ok:
+        notes.append(pkg_note)
+    else:
+        against.append(pkg_note)
+    return not against, against, notes
+
+
+def _mcelog_check(probe):
+    against = []
+    notes = []
+    cpu = probe.get("cpu") or {}
+    vendor = cpu.get("vendor")
+    family = cpu.get("family")
+    if not probe.get("mcelog_device"):
+        cfg = (probe.get("kernel_config") or {}).get("X86_MCELOG_LEGACY")
+        if cfg == "n":
+            against.append("no /dev/mcelog (kernel built without CONFIG_X86_MCELOG_LEGACY)")
+        else:
+            against.append("no /dev/mcelog on this host")
+    if vendor is None:
+        against.append("not an x86 CPU (mcelog is x86-only)")
+    elif vendor == "AuthenticAMD" and (family is None or family > AMD_MCELOG_LAST_FAMILY):
+        against.append("AMD family %s: mcelog refuses family 0x17 (Zen) and later" % _fmt_family(family))
+    elif vendor not in ("GenuineIntel", "AuthenticAMD"):
+        notes.append("CPU vendor %s is not one mcelog decodes well" % vendor)
+    ok, pkg_note = _package_ok("mcelog", (probe.get("packages") or {}).get("mcelog"))
+    if ok:
+        notes.append(pkg_note)
+    else:
+        against.append(pkg_note)
+    return not against, against, notes
+
+
+def decide_backend(probe, preference="auto"):
+    """Pick the backend for one host.
+
+    probe keys: cpu {vendor, family}, mcelog_device bool, kernel_config {KEY: y|m|n|None},
+    tracefs mounted|not_mounted|absent, lockdown none|integrity|confidentiality|None,
+    packages {rasdaemon|mcelog: {installed, candidate, known}}.
+
+    Returns {'backend', 'reason', 'notes', 'rejected': {backend: [reasons]}, 'buffer_percent_fix'}.
+    buffer_percent_fix is True/False/None (unknown version) for rasdaemon, None otherwise.
+    """
+    if not isinstance(probe, dict):
+        raise ProbeError("probe must be a mapping, not %s" % type(probe).__name__)
+    if preference not in PREFERENCES:
+        raise ProbeError("preference must be one of %s, not %r" % (", ".join(PREFERENCES), preference))
+    cpu = probe.get("cpu") or {}
+    cpu_text = "%s family %s" % (cpu.get("vendor") or "unknown CPU", _fmt_family(cpu.get("family")))
+    ras_ok, ras_against, ras_notes = _rasdaemon_check(probe)
+    mce_ok, mce_against, mce_notes = _mcelog_check(probe)
+    rejected = {}
+    if not ras_ok:
+        rejected["rasdaemon"] = ras_against
+    if not mce_ok:
+        rejected["mcelog"] = mce_against
+
+    def result(backend, reason, notes):
+        fix = None
+        if backend == "rasdaemon":
+            pkg = (probe.get("packages") or {}).get("rasdaemon") or {}
+            fix = needs_buffer_percent_fix(pkg.get("installed") or pkg.get("candidate"))
+        return {"backend": backend, "reason": reason, "notes": notes, "rejected": rejected,
+                "buffer_percent_fix": fix}
+
+    def why_not(name):
+        return "; ".join(rejected.get(name, [])) or "usable"
+
+    if preference == "none":
+        return result("none", "hardware-error monitoring disabled by preference 'none'", [])
+    if preference in ("auto", "rasdaemon") and ras_ok:
+        reason = "rasdaemon: %s; kernel tracing available (tracefs %s)" % (cpu_text, probe.get("tracefs"))
+        if preference == "auto":
+            reason += "; rasdaemon is preferred where it works"
+        return result("rasdaemon", reason, ras_notes)
+    if preference in ("auto", "mcelog") and mce_ok:
+        reason = "mcelog: /dev/mcelog exists and %s is supported by mcelog" % cpu_text
+        if preference == "auto":
+            reason += "; rasdaemon not usable: %s" % why_not("rasdaemon")
+        return result("mcelog", reason, mce_notes)
+    if preference == "auto":
+        reason = "none: rasdaemon not usable: %s; mcelog not usable: %s" % (why_not("rasdaemon"), why_not("mcelog"))
+    else:
+        reason = "none: requested %s is not usable here: %s" % (preference, why_not(preference))
+    return result("none", reason, [])
+
+
+def tracefs_state(mounted_dirs, existing_dirs):
+    """'mounted' if any tracing dir has an instances/ subdir, 'not_mounted' if a mount point exists."""
+    if mounted_dirs:
+        return "mounted"
+    if existing_dirs:
+        return "not_mounted"
+    return "absent"
+
+
+def start_blocker(backend, tracefs, container, lockdown):
+    """Why the chosen backend's service cannot start on this host now (None when nothing blocks it)."""
+    if backend != "rasdaemon":
+        return None
+    if tracefs == "mounted":
+        return None
+    if container:
+        return ("tracefs is not mounted inside this %s container, which shares the host's kernel and "
+                "cannot mount it: rasdaemon cannot trace here (it will on a real host or VM)" % container)
+    if lockdown == "confidentiality":
+        return "kernel lockdown 'confidentiality' closes tracefs"
+    if tracefs == "absent":
+        return "the kernel has no tracefs"
+    return None
