@@ -373,7 +373,10 @@ def decode_entry(value, level="pte", arch="x86_64", installed_ram_bytes=None, ma
             meaning = _PROBLEM_TEXT[problem]
         observations.append(_obs(problem, meaning, points, **extra))
 
-    if problems_of and problems and not (poison or pointer or data):
+    # a table entry with odd flags alone is no reason to look for a flipped bit: only a value the CPU or the
+    # kernel could not use (reserved bits, impossible address, not an entry nor a swap entry) is
+    hard = [p for p in problems if p != "table_flags"]
+    if problems_of and hard and not (poison or pointer or data):
         flips = []
         for bit in range(64):
             candidate = v ^ (1 << bit)

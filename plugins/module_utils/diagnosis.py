@@ -1,0 +1,616 @@
+# -*- coding: utf-8 -*-
+# Copyright: pteguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Per-host diagnosis: kernel findings + hardware-error records + disk health + taint -> ranked probable causes.
+
+Two tables drive it, both data (docs/diagnosis.md renders them):
+
+- FACTS: named pieces of evidence, each extracted from the inputs and keyed by the thing it
+  is about (a DIMM, a module, a disk) or by nothing (host-wide).
+- RULES: rule id, the facts that must all hold (``all``), the facts that must not (``none``),
+  the cause it supports, a weight and the rationale. A rule fires once per subject: facts of
+  the same kind must name the same subject (a block media error and SMART defects on the
+  same disk). A cause's confidence combines the weights of its rules as independent
+  evidence: 1 - prod(1 - w).
+
+Pure Python, no Ansible import: used by the diagnose_host filter and the CLI.
+"""
+
+from __future__ import annotations
+
+from .pte_values import PteValueError, analyze_finding
+from .signatures import CATEGORIES, SEVERITY_RANK
+
+CAUSES = ("faulty_memory", "driver_dma_corruption", "disk_media", "storage_link_or_controller", "kernel_bug",
+          "firmware_or_power")
+
+GIB = 1 << 30
+
+
+class DiagnosisInputError(ValueError):
+    """An input of diagnose() has the wrong shape."""
+
+
+# --- the six steps (and disk health) -----------------------------------------------------------------
+
+STEPS = {
+    1: "kernel_logs",
+    2: "memory_test",
+    3: "kernel_driver_update",
+    4: "hardware_error_monitoring",
+    5: "controlled_reproduction",
+    6: "debug_symbolize",
+    7: "disk_health",
+}
+
+NEXT_STEPS = {
+    "faulty_memory": (
+        (2, "Test the memory offline with memtest86+ (several passes), or online with memtester on a drained host; "
+            "replace {dimm} if errors repeat or the corrected-error rate grows."),
+        (4, "Keep rasdaemon (or EDAC counters) recording and watch the corrected-error rate of {dimm}; page "
+            "offlining stays opt-in."),
+        (1, "Collect the kernel logs of every boot to see whether page-table or bad-page reports follow the "
+            "memory errors."),
+    ),
+    "driver_dma_corruption": (
+        (3, "Update the kernel and {module} (or its vendor package); if the problem continues, unload or blacklist "
+            "{module} on one host and compare."),
+        (6, "Symbolize the traces (scripts/decode_stacktrace.sh with the matching vmlinux and modules); on a test "
+            "host enable the IOMMU in strict mode, CONFIG_PAGE_TABLE_CHECK or KASAN to catch the stray write."),
+        (5, "Reproduce under control: the same workload with and without {module} loaded, read-only I/O only."),
+        (2, "Run memtest86+ once to rule out memory, since this host may have no ECC reporting."),
+    ),
+    "disk_media": (
+        (7, "Read the disk's health: smartctl -x {device}, a long self-test (smartctl -t long), and a bounded "
+            "read-only badblocks scan (disk_health_info badblocks_devices); back up the data."),
+        (5, "Confirm under control with a read-only fio/dd over the failing sectors of {device}; never a write "
+            "test on a disk that holds data."),
+        (4, "Watch the pending/reallocated counters; replace {device} if they grow."),
+    ),
+    "storage_link_or_controller": (
+        (7, "Watch the UDMA CRC / link error counters of {device} (smartctl -x); reseat or replace the cable, "
+            "backplane slot or controller port."),
+        (3, "Update the storage controller firmware and driver."),
+        (5, "Reproduce with read-only fio/dd after the change; the CRC counter must stop growing."),
+    ),
+    "kernel_bug": (
+        (6, "Symbolize the oops (scripts/decode_stacktrace.sh), and reproduce on a debug kernel (KASAN, "
+            "SLUB_DEBUG, list debugging) to find the culprit."),
+        (3, "Update to the distribution's latest kernel, or search its changelog for the symbol in RIP."),
+        (5, "Reproduce with the same workload on a test host."),
+        (1, "Collect the kernel logs of every boot: the first oops matters, later ones are often consequences."),
+    ),
+    "firmware_or_power": (
+        (4, "Keep rasdaemon recording; watch which CPU and bank report machine checks and how often."),
+        (3, "Update BIOS/UEFI and CPU microcode; check the power supply, VRM temperatures and overclocking "
+            "settings."),
+        (2, "Run memtest86+ to rule out memory; move the CPU to another board if errors follow it."),
+    ),
+    "none": (
+        (1, "Nothing points at a cause: keep collecting kernel logs (persistent journal) so the next error is "
+            "recorded."),
+        (4, "Make sure hardware-error monitoring (rasdaemon) runs, so hardware faults would be seen."),
+    ),
+}
+
+
+# --- facts --------------------------------------------------------------------------------------------
+
+FACTS = (
+    # id, subject kind, description
+    ("memory_errors", "dimm", "corrected or uncorrected memory errors (EDAC, MCE, GHES, rasdaemon, mcelog records)"),
+    ("memory_ce", "dimm", "corrected memory errors"),
+    ("memory_ue", "dimm", "uncorrected memory errors"),
+    ("memory_offlined", None, "memory pages poisoned or offlined (memory failure, HardwareCorrupted > 0)"),
+    ("page_corruption", None, "page-table corruption or Bad page state reports"),
+    ("pte_bit_flip", None, "a corrupted page-table entry one bit away from a plausible entry"),
+    ("pte_software_value", None, "a corrupted entry holding a pointer, poison, data or many-bit garbage"),
+    ("module_in_corruption", "module", "a module in RIP, the call trace or Bad page map's fault/mmap of a "
+                                       "page-table or bad-page report"),
+    ("tainting_module", "module", "an out-of-tree, unsigned, proprietary or staging module (taint O/E/P/C, "
+                                  "tainting_modules); subject unknown when only the taint flag says so"),
+    ("oops_software_hint", None, "an oops whose address is poison, NULL or non-canonical, or list/slab "
+                                 "corruption"),
+    ("oops", None, "any kernel oops, BUG or panic"),
+    ("oops_rip_module", "module", "an oops whose RIP/PC is inside a module"),
+    ("block_media_error", "device", "block, SCSI, ATA or NVMe errors of class media (medium error, UNC, NVMe "
+                                    "media status)"),
+    ("block_io_error", "device", "block I/O errors without a media class"),
+    ("smart_media_defects", "device", "SMART pending/reallocated/uncorrectable sectors, NVMe media errors, grown "
+                                      "defects, failed self-tests"),
+    ("smart_failing", "device", "SMART overall health failed"),
+    ("link_error", "device", "ATA ICRC/link resets/SError, SCSI transport errors"),
+    ("controller_error", "device", "NVMe controller down, timeouts, device removed or vanished"),
+    ("smart_crc_errors", "device", "SMART UDMA CRC error count > 0"),
+    ("mce_other_uncorrected", None, "uncorrected machine checks that are not memory (cache, bus, internal)"),
+    ("mce_other_corrected", None, "corrected machine checks that are not memory"),
+)
+FACT_KINDS = dict((fid, kind) for fid, kind, _d in FACTS)
+
+# --- rules -------------------------------------------------------------------------------------------
+
+RULES = (
+    # id, all, none, cause, weight, rationale
+    ("M1", ("memory_ue",), (), "faulty_memory", 0.85,
+     "Uncorrected memory errors name failing DRAM directly; the DIMM is named when EDAC or the firmware knows it."),
+    ("M2", ("memory_ce",), (), "faulty_memory", 0.6,
+     "Corrected errors are the early warning of a failing DIMM; ECC hid them this time."),
+    ("M3", ("memory_offlined",), (), "faulty_memory", 0.45,
+     "Poisoned or offlined pages follow memory errors the hardware reported."),
+    ("M4", ("pte_bit_flip", "memory_errors"), (), "faulty_memory", 0.8,
+     "A page-table entry one bit away from a valid one, on a host that also logs memory errors, is the "
+     "textbook flipped DRAM bit."),
+    ("M5", ("pte_bit_flip",), ("memory_errors",), "faulty_memory", 0.45,
+     "A one-bit corruption without ECC reports still favours memory: non-ECC RAM reports nothing."),
+    ("M6", ("page_corruption",), ("memory_errors", "pte_bit_flip", "pte_software_value", "tainting_module",
+                                  "module_in_corruption"), "faulty_memory", 0.25,
+     "Unexplained page-table or bad-page corruption is most often bad RAM on hosts without ECC; weak alone."),
+    ("D1", ("page_corruption", "tainting_module"), ("memory_errors", "pte_bit_flip"), "driver_dma_corruption", 0.55,
+     "Page-table corruption with no hardware errors on a kernel running out-of-tree/unsigned modules: such "
+     "modules are the usual stray-write or DMA culprits."),
+    ("D2", ("page_corruption", "module_in_corruption"), ("memory_errors", "pte_bit_flip"), "driver_dma_corruption",
+     0.5, "The module is in the corrupted mapping's code path (RIP, trace, fault/mmap handler)."),
+    ("D3", ("pte_software_value",), ("memory_errors",), "driver_dma_corruption", 0.35,
+     "The entry holds a pointer, poison or data: something wrote over the page table; DMA from a device or a "
+     "driver bug is the common source."),
+    ("D4", ("oops_rip_module",), ("memory_errors",), "driver_dma_corruption", 0.4,
+     "The oops happened inside a module's code: that module (driver) is the first suspect."),
+    ("D5", ("oops_rip_module", "oops_software_hint"), ("memory_errors",), "driver_dma_corruption", 0.3,
+     "Use-after-free/poison or NULL access inside a module: a driver bug, not hardware."),
+    ("D6", ("oops", "tainting_module"), ("memory_errors", "oops_rip_module", "page_corruption"),
+     "driver_dma_corruption", 0.25,
+     "An oops in core code on a kernel running out-of-tree/unsigned modules: a module may have corrupted the memory "
+     "core code then tripped on; weak."),
+    ("K1", ("oops_software_hint",), ("memory_errors", "oops_rip_module"), "kernel_bug", 0.55,
+     "Poison, NULL or list/slab corruption with no hardware evidence is a software bug in core kernel code."),
+    ("K2", ("oops",), ("memory_errors", "oops_rip_module", "page_corruption"), "kernel_bug", 0.3,
+     "An oops in core kernel code with no hardware evidence: a kernel bug until shown otherwise."),
+    ("K3", ("pte_software_value",), ("memory_errors", "tainting_module", "module_in_corruption"), "kernel_bug",
+     0.25, "A software-shaped page-table value with no module to blame may be a core kernel bug."),
+    ("S1", ("block_media_error", "smart_media_defects"), (), "disk_media", 0.9,
+     "The kernel's media errors and the drive's own defect counters agree on the same disk."),
+    ("S2", ("block_media_error",), (), "disk_media", 0.6,
+     "Medium error / UNC / NVMe media status: the drive could not read its media."),
+    ("S3", ("smart_media_defects",), (), "disk_media", 0.45,
+     "Pending, reallocated or uncorrectable sectors: the media is degrading even without kernel errors yet."),
+    ("S4", ("smart_failing",), (), "disk_media", 0.6,
+     "The drive itself reports SMART failure."),
+    ("S5", ("block_io_error",), ("block_media_error", "link_error", "controller_error"), "disk_media", 0.2,
+     "Plain I/O errors without a class: the disk is the first place to look, weakly."),
+    ("L1", ("link_error",), (), "storage_link_or_controller", 0.6,
+     "Interface CRC errors, link resets and transport failures are cable, backplane or controller faults; the "
+     "media is not involved."),
+    ("L2", ("smart_crc_errors",), (), "storage_link_or_controller", 0.5,
+     "The drive counted CRC errors on its interface: data was damaged in transit, not on the media."),
+    ("L3", ("link_error", "smart_crc_errors"), (), "storage_link_or_controller", 0.85,
+     "Link errors in the kernel log and the drive's CRC counter agree on the same disk."),
+    ("L4", ("controller_error",), (), "storage_link_or_controller", 0.45,
+     "Controller resets, timeouts or a vanished device: controller, link, power or firmware of the drive."),
+    ("F1", ("mce_other_uncorrected",), (), "firmware_or_power", 0.6,
+     "Uncorrected machine checks outside memory (cache, bus, internal errors) are CPU or platform faults: "
+     "power delivery, microcode/firmware or the CPU itself. Grouped as firmware_or_power."),
+    ("F2", ("mce_other_corrected",), ("mce_other_uncorrected",), "firmware_or_power", 0.15,
+     "Corrected non-memory machine checks are usually harmless; weak alone."),
+)
+
+
+def _word(confidence):
+    if confidence >= 0.75:
+        return "high"
+    if confidence >= 0.45:
+        return "medium"
+    return "low"
+
+
+# --- input normalisation ----------------------------------------------------------------------------
+
+def _findings_of(value, name):
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = value.get("findings", [])
+    if not isinstance(value, (list, tuple)):
+        raise DiagnosisInputError("%s must be a list of findings or a dict with 'findings'" % name)
+    out = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise DiagnosisInputError("%s item %d is not a finding (a dict)" % (name, index))
+        if item.get("category") not in CATEGORIES:
+            raise DiagnosisInputError("%s item %d has an unknown category %r" % (name, index, item.get("category")))
+        if item.get("severity") not in SEVERITY_RANK:
+            raise DiagnosisInputError("%s item %d has an unknown severity %r" % (name, index, item.get("severity")))
+        out.append(item)
+    return out
+
+
+def _disks_of(value):
+    """(disk reports, disk findings) from a disk_health_info result, a list of reports or a list of findings."""
+    if value is None:
+        return [], []
+    if isinstance(value, dict):
+        disks = value.get("disks", [])
+        findings = value.get("findings", [])
+    elif isinstance(value, (list, tuple)):
+        disks = [d for d in value if isinstance(d, dict) and "category" not in d]
+        findings = [d for d in value if isinstance(d, dict) and "category" in d]
+        if len(disks) + len(findings) != len(value):
+            raise DiagnosisInputError("disk_health items must be dicts (disk reports or findings)")
+    else:
+        raise DiagnosisInputError("disk_health must be a disk_health_info result, or a list of disk reports")
+    if not isinstance(disks, (list, tuple)):
+        raise DiagnosisInputError("disk_health.disks must be a list")
+    for index, disk in enumerate(disks):
+        if not isinstance(disk, dict) or not disk.get("device"):
+            raise DiagnosisInputError("disk report %d has no device" % index)
+    return list(disks), _findings_of(findings, "disk_health.findings")
+
+
+_TAINT_LETTERS = {"P": "proprietary_module", "F": "forced_module_load", "O": "out_of_tree_module",
+                  "E": "unsigned_module", "C": "staging_driver", "M": "machine_check", "B": "bad_page",
+                  "D": "died_recently", "W": "warning"}
+_TAINT_BITS = {0: "proprietary_module", 1: "forced_module_load", 4: "machine_check", 5: "bad_page",
+               7: "died_recently", 9: "warning", 10: "staging_driver", 12: "out_of_tree_module",
+               13: "unsigned_module"}
+_DRIVER_TAINTS = ("proprietary_module", "out_of_tree_module", "unsigned_module", "staging_driver",
+                  "forced_module_load")
+
+
+def _taint_names(taint):
+    if taint is None:
+        return []
+    if isinstance(taint, bool):
+        raise DiagnosisInputError("taint must be a mask, letters or a decoded taint dict")
+    if isinstance(taint, int):
+        if taint < 0:
+            raise DiagnosisInputError("taint mask must be non-negative")
+        return [name for bit, name in _TAINT_BITS.items() if taint >> bit & 1]
+    if isinstance(taint, str):
+        text = taint.strip()
+        if text.isdigit():
+            return _taint_names(int(text))
+        if "not tainted" in text.lower():
+            return []
+        body = text.split(":", 1)[1] if ":" in text else text
+        return [_TAINT_LETTERS[ch] for ch in body if ch in _TAINT_LETTERS]
+    if isinstance(taint, dict):
+        names = taint.get("names")
+        if names is None and isinstance(taint.get("flags"), list):
+            names = [f.get("name") if isinstance(f, dict) else f for f in taint["flags"]]
+        if names is None and "value" in taint:
+            return _taint_names(taint["value"])
+        if names is None and "mask" in taint:
+            return _taint_names(taint["mask"])
+        if not isinstance(names, list):
+            raise DiagnosisInputError("taint dict needs 'names', 'flags', 'value' or 'mask'")
+        return [str(n) for n in names]
+    raise DiagnosisInputError("taint must be a mask, letters or a decoded taint dict, got %s" % type(taint).__name__)
+
+
+def _host(host_facts):
+    if host_facts is None:
+        return {}
+    if not isinstance(host_facts, dict):
+        raise DiagnosisInputError("host_facts must be a dict")
+    ram = None
+    try:
+        for key, scale in (("memory_bytes", 1), ("ansible_memtotal_mb", 1 << 20), ("mem_total_kb", 1024)):
+            if host_facts.get(key) is not None:
+                ram = int(host_facts[key]) * scale
+                break
+        bits = host_facts.get("max_phys_bits")
+        bits = int(bits) if bits is not None else None
+    except (TypeError, ValueError):
+        raise DiagnosisInputError("host_facts memory size and max_phys_bits must be integers")
+    if ram is not None and ram <= 0 or bits is not None and not 32 <= bits <= 52:
+        raise DiagnosisInputError("host_facts memory size must be positive and max_phys_bits 32..52")
+    arch = host_facts.get("arch") or host_facts.get("ansible_architecture")
+    aliases = host_facts.get("device_aliases") or {}
+    if not isinstance(aliases, dict):
+        raise DiagnosisInputError("host_facts.device_aliases must be a dict")
+    return {"memory_bytes": int(ram) if ram else None, "arch": arch,
+            "kernel": host_facts.get("kernel") or host_facts.get("ansible_kernel"),
+            "max_phys_bits": bits, "device_aliases": aliases}
+
+
+def _disk_name(name, aliases):
+    """Whole-disk name: /dev/sda1 -> sda, nvme0n1p2 -> nvme0, mmcblk0p1 -> mmcblk0, aliases applied."""
+    if not name:
+        return None
+    text = str(name)
+    text = aliases.get(text, text)
+    if text.startswith("/dev/"):
+        text = text[5:]
+    text = aliases.get(text, text)
+    if text.startswith("nvme"):
+        base = text.split("n", 2)
+        # nvme0n1p2 -> "", "vme0", "1p2"
+        return "nvme" + base[1][3:] if len(base) >= 2 else text
+    if text.startswith(("mmcblk", "nbd", "loop")):
+        return text.split("p")[0] if "p" in text[6:] else text
+    if text.startswith("ata") and "." in text:
+        return text.split(".", 1)[0]
+    if text.startswith(("sd", "vd", "xvd", "hd")):
+        return text.rstrip("0123456789")
+    return text
+
+
+# --- evidence references -------------------------------------------------------------------------------
+
+def _ref(finding, origin):
+    ref = {"category": finding.get("category"), "source": finding.get("source") or origin,
+           "message": finding.get("message"), "line": finding.get("line")}
+    for key in ("signature", "time", "device", "dimm", "module", "module_from", "address", "error_class", "count"):
+        if finding.get(key) is not None:
+            ref[key] = finding[key]
+    return ref
+
+
+def _disk_ref(disk, counters):
+    ref = {"category": "disk_health", "source": "smartctl", "device": disk.get("device"),
+           "verdict": disk.get("verdict"), "line": None,
+           "message": "%s: %s" % (disk.get("device"), "; ".join(r.get("message", "") for r in disk.get("reasons") or [])
+                                  or disk.get("verdict"))}
+    if counters:
+        ref["counters"] = counters
+    return ref
+
+
+# --- fact extraction ----------------------------------------------------------------------------------
+
+_MEDIA_COUNTERS = ("pending_sectors", "reallocated_sectors", "offline_uncorrectable", "reported_uncorrectable",
+                   "media_errors", "grown_defects", "read_uncorrected", "write_uncorrected", "verify_uncorrected")
+_OOPS_SIGNATURE_HINTS = ("list_corruption", "slub_corruption", "slub_freepointer", "null_pointer_oops")
+_CONTROLLER_SIGNATURES = ("nvme_controller_down", "nvme_timeout", "nvme_removed", "disk_vanished", "scsi_offline",
+                          "scsi_device_offlined")
+
+
+def _add(facts, fid, subject, ref):
+    bucket = facts.setdefault(fid, {}).setdefault(subject, [])
+    if ref not in bucket and len(bucket) < 20:
+        bucket.append(ref)
+
+
+def _mce_uncorrected(finding):
+    mce = finding.get("mce")
+    if isinstance(mce, dict) and "uncorrected" in mce:
+        return bool(mce["uncorrected"])
+    return SEVERITY_RANK.get(finding.get("severity"), 0) >= SEVERITY_RANK["error"]
+
+
+def _module_name(entry):
+    return str(entry).split("(", 1)[0]
+
+
+def _extract(records, disks, taint, host):
+    facts = {}
+    aliases = host.get("device_aliases") or {}
+    pte_analysis = []
+    driver_taint = [n for n in taint if n in _DRIVER_TAINTS]
+    for finding, origin in records:
+        cat = finding["category"]
+        ref = _ref(finding, origin)
+        also = finding.get("also_categories") or []
+        dimm = finding.get("dimm") or None
+        if cat == "memory_error_corrected" and finding.get("severity") != "info":
+            _add(facts, "memory_ce", dimm, ref)
+            _add(facts, "memory_errors", dimm, ref)
+        elif cat == "memory_error_uncorrected":
+            _add(facts, "memory_ue", dimm, ref)
+            _add(facts, "memory_errors", dimm, ref)
+        elif cat == "memory_page_offlined" and finding.get("signature") != "memory_failure_injected":
+            _add(facts, "memory_offlined", None, ref)
+        elif cat == "machine_check_other" and finding.get("source") != "taint":
+            _add(facts, "mce_other_uncorrected" if _mce_uncorrected(finding) else "mce_other_corrected", None, ref)
+        if cat in ("pte_corruption", "bad_page_state"):
+            if finding.get("signature") not in ("bad_rss_counter", "nonzero_pgtables_bytes") or cat == "bad_page_state":
+                _add(facts, "page_corruption", None, ref)
+            if finding.get("module"):
+                _add(facts, "module_in_corruption", finding["module"], ref)
+            for key in ("fault_module", "mmap_module", "read_folio_module"):
+                if finding.get(key) and finding[key] != finding.get("module"):
+                    _add(facts, "module_in_corruption", finding[key], ref)
+            if cat == "pte_corruption":
+                try:
+                    analysis = analyze_finding(finding, arch=host.get("arch"),
+                                               installed_ram_bytes=host.get("memory_bytes"),
+                                               max_phys_bits=host.get("max_phys_bits"),
+                                               kernel_version=host.get("kernel"))
+                except PteValueError:
+                    analysis = None
+                if analysis and analysis["entries"]:
+                    pte_analysis.append({"line": finding.get("line"), "signature": finding.get("signature"),
+                                         "points_to": analysis["points_to"], "entries": analysis["entries"],
+                                         "observations": analysis["observations"]})
+                    if analysis["points_to"] == "hardware":
+                        _add(facts, "pte_bit_flip", None, ref)
+                    elif analysis["points_to"] == "software":
+                        _add(facts, "pte_software_value", None, ref)
+        if cat in ("kernel_oops", "kernel_panic") or "kernel_oops" in also:
+            _add(facts, "oops", None, ref)
+            if finding.get("module") and finding.get("module_from") == "rip":
+                _add(facts, "oops_rip_module", finding["module"], ref)
+            hint = finding.get("hint") or ""
+            if finding.get("address_poison") or hint.startswith("software") or hint == "corrupted_pointer" or \
+                    finding.get("signature") in _OOPS_SIGNATURE_HINTS:
+                _add(facts, "oops_software_hint", None, ref)
+        for entry in finding.get("tainting_modules") or []:
+            flags = str(entry).partition("(")[2]
+            if any(letter in flags for letter in "POEC"):
+                _add(facts, "tainting_module", _module_name(entry), ref)
+        names = finding.get("taint_flags") or []
+        if any(n in _DRIVER_TAINTS for n in names) and not finding.get("tainting_modules"):
+            _add(facts, "tainting_module", None, ref)
+        if cat in ("block_io_error", "storage_device_error") and finding.get("source") not in ("smartctl",
+                                                                                                "badblocks"):
+            device = _disk_name(finding.get("device"), aliases)
+            klass = finding.get("error_class")
+            if klass == "media":
+                _add(facts, "block_media_error", device, ref)
+            elif klass in ("link", "transport"):
+                _add(facts, "link_error", device, ref)
+            elif finding.get("signature") in _CONTROLLER_SIGNATURES or klass == "timeout":
+                _add(facts, "controller_error", device, ref)
+            elif cat == "block_io_error":
+                _add(facts, "block_io_error", device, ref)
+        if finding.get("source") == "badblocks":
+            _add(facts, "smart_media_defects", _disk_name(finding.get("device"), aliases), ref)
+    if driver_taint:
+        _add(facts, "tainting_module", None, {"category": "taint", "source": "taint", "line": None,
+                                              "message": "kernel taint: %s" % ", ".join(driver_taint)})
+    for disk in disks:
+        device = _disk_name(disk.get("device"), aliases)
+        media = dict((k, disk[k]) for k in _MEDIA_COUNTERS if isinstance(disk.get(k), int) and disk[k] > 0)
+        if disk.get("self_test_errors"):
+            media["self_test_errors"] = disk["self_test_errors"]
+        if media:
+            _add(facts, "smart_media_defects", device, _disk_ref(disk, media))
+        if disk.get("smart_status_passed") is False or disk.get("verdict") == "failing":
+            _add(facts, "smart_failing", device, _disk_ref(disk, media))
+        crc = disk.get("udma_crc_errors")
+        if isinstance(crc, int) and crc > 0:
+            _add(facts, "smart_crc_errors", device, _disk_ref(disk, {"udma_crc_errors": crc}))
+    return facts, pte_analysis
+
+
+# --- rule evaluation ------------------------------------------------------------------------------------
+
+def _fire(rule, facts):
+    """[(subject kind, subject, evidence)] for each subject the rule holds for."""
+    rid, need, forbid, _cause, _weight, _why = rule
+    for fid in need:
+        if not facts.get(fid):
+            return []
+    for fid in forbid:
+        if facts.get(fid):
+            return []
+    keyed = [fid for fid in need if FACT_KINDS[fid]]
+    kind = FACT_KINDS[keyed[0]] if keyed else None
+    if keyed and len(keyed) > 1:
+        subjects = None
+        for fid in keyed:
+            named = set(s for s in facts[fid] if s is not None)
+            subjects = named if subjects is None else subjects & named
+        subjects = sorted(subjects)
+    elif keyed:
+        subjects = sorted(facts[keyed[0]], key=lambda s: (s is None, str(s)))
+    else:
+        subjects = [None]
+    hits = []
+    for subject in subjects:
+        evidence = []
+        for fid in need:
+            if FACT_KINDS[fid] and len(keyed) > 1:
+                evidence.extend(facts[fid].get(subject, []))
+            elif FACT_KINDS[fid]:
+                evidence.extend(facts[fid].get(subject, []))
+            else:
+                for refs in facts[fid].values():
+                    evidence.extend(refs)
+        hits.append((kind, subject, evidence))
+    return hits
+
+
+def _fold_unknown(groups):
+    """Evidence about an unnamed subject joins every named subject of the same cause (a host-wide fact such as a
+    software-shaped PTE supports each named module alike)."""
+    by_cause = {}
+    for key in groups:
+        by_cause.setdefault(key[0], []).append(key)
+    for cause, keys in by_cause.items():
+        named = [k for k in keys if k[2] is not None]
+        unnamed = [k for k in keys if k[2] is None]
+        if not named or not unnamed:
+            continue
+        sources = [groups.pop(key) for key in unnamed]
+        for target_key in named:
+            target = groups[target_key]
+            for source in sources:
+                for rule_id, weight in source["rules"]:
+                    if rule_id not in [r for r, _w in target["rules"]]:
+                        target["rules"].append((rule_id, weight))
+                for ref in source["evidence"]:
+                    if ref not in target["evidence"]:
+                        target["evidence"].append(ref)
+
+
+def _steps(cause, kind, subject):
+    fill = {"dimm": "the affected DIMM", "module": "the suspect module", "device": "the affected disk"}
+    if kind and subject:
+        fill[kind] = subject if kind != "device" else "/dev/%s" % subject
+    return [{"step": step, "name": STEPS[step], "action": text.format(**fill)} for step, text in NEXT_STEPS[cause]]
+
+
+def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host_facts=None):
+    """Ranked probable causes for one host.
+
+    kernel_findings: findings of the kernel-log parser (a list, or a dict with 'findings');
+    hw_errors: an hw_error_info result (its findings, taint and HardwareCorrupted are used) or a list
+    of findings; disk_health: a disk_health_info result, a list of smartctl reports or of findings;
+    taint: /proc/sys/kernel/tainted mask, "Tainted:" letters or a decoded taint dict;
+    host_facts: optional memory_bytes (or ansible_memtotal_mb / mem_total_kb), arch, kernel,
+    max_phys_bits, device_aliases ({"ata3": "sdb"} maps names between the log and smartctl).
+    """
+    records = [(f, "kernel_log") for f in _findings_of(kernel_findings, "kernel_findings")]
+    hw = _findings_of(hw_errors, "hw_errors")
+    records.extend((f, "hw_error_info") for f in hw)
+    disks, disk_findings = _disks_of(disk_health)
+    records.extend((f, "disk_health_info") for f in disk_findings)
+    if taint is None and isinstance(hw_errors, dict) and hw_errors.get("taint"):
+        taint = hw_errors["taint"]
+    taint_names = _taint_names(taint)
+    host = _host(host_facts)
+    if isinstance(hw_errors, dict) and (hw_errors.get("hardware_corrupted_kb") or 0) > 0 and \
+            not any(f.get("signature") == "meminfo.hardware_corrupted" for f in hw):
+        records.append(({"category": "memory_page_offlined", "severity": "error", "source": "meminfo",
+                         "message": "HardwareCorrupted: %d kB" % hw_errors["hardware_corrupted_kb"]}, "hw_error_info"))
+
+    facts, pte_analysis = _extract(records, disks, taint_names, host)
+    groups = {}
+    fired = []
+    for rule in RULES:
+        rid, _need, _forbid, cause, weight, _why = rule
+        for kind, subject, evidence in _fire(rule, facts):
+            fired.append({"rule": rid, "cause": cause, "subject": subject})
+            key = (cause, kind if subject is not None else None, subject)
+            group = groups.setdefault(key, {"rules": [], "evidence": []})
+            group["rules"].append((rid, weight))
+            for ref in evidence:
+                if ref not in group["evidence"]:
+                    group["evidence"].append(ref)
+    _fold_unknown(groups)
+
+    causes = []
+    for (cause, kind, subject), group in groups.items():
+        remaining = 1.0
+        for _rid, weight in group["rules"]:
+            remaining *= 1.0 - weight
+        confidence = round(1.0 - remaining, 3)
+        causes.append({
+            "cause": cause,
+            "subject": {kind: subject} if kind and subject else None,
+            "confidence": confidence,
+            "confidence_word": _word(confidence),
+            "rules": [rid for rid, _w in group["rules"]],
+            "evidence": group["evidence"],
+            "next_steps": _steps(cause, kind, subject),
+        })
+    causes.sort(key=lambda c: (-c["confidence"], CAUSES.index(c["cause"]), str(c["subject"])))
+    if not causes:
+        significant = [f for f, _o in records if SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK["warning"]]
+        confidence = 0.5 if significant else 0.9
+        causes.append({
+            "cause": "none", "subject": None, "confidence": confidence, "confidence_word": _word(confidence),
+            "rules": [], "evidence": [_ref(f, "kernel_log") for f in significant[:20]],
+            "next_steps": _steps("none", None, None),
+            "note": ("no rule matched the %d findings at warning or above" % len(significant)) if significant else
+                    "no finding at warning or above in any source",
+        })
+    return {
+        "primary_cause": causes[0]["cause"],
+        "causes": causes,
+        "rules_fired": fired,
+        "facts": dict((fid, sum(len(v) for v in subjects.values())) for fid, subjects in sorted(facts.items())),
+        "pte_analysis": pte_analysis,
+        "inputs": {"kernel_findings": sum(1 for _f, o in records if o == "kernel_log"), "hw_findings": len(hw),
+                   "disks": len(disks), "disk_findings": len(disk_findings), "taint": taint_names},
+    }
