@@ -45,7 +45,7 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 HOSTS = ("k8snode-45", "worker-02", "db-primary", "argon", "edge-7", "build-13")
 
 
-def parse_size(text):
+def parse_size(text, allow_zero=False):
     """'1G', '200M', '4096', '1.5G' -> bytes."""
     text = text.strip().upper().rstrip("B").rstrip("I")
     scale = 1
@@ -57,7 +57,7 @@ def parse_size(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError("not a size: %r (use e.g. 1G, 200M, 4096)" % text)
-    if value <= 0:
+    if value < 0 or (value == 0 and not allow_zero):
         raise argparse.ArgumentTypeError("size must be positive")
     return int(value * scale)
 

@@ -55,7 +55,9 @@ RUSAGE_WRAPPER = (
     "import resource, subprocess, sys\n"
     "rc = subprocess.call(sys.argv[2:])\n"
     "with open(sys.argv[1], 'w') as f:\n"
-    "    f.write('Maximum resident set size (kbytes): %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "    u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "    f.write('Maximum resident set size (kbytes): %d\\n' % u.ru_maxrss)\n"
+    "    f.write('User time (seconds): %f\\nSystem time (seconds): %f\\n' % (u.ru_utime, u.ru_stime))\n"
     "sys.exit(rc)\n"
 )
 
@@ -66,18 +68,25 @@ def log(msg):
 
 def import_pteguard():
     try:
-        from pteguard.parsers.log_scan import grep_argv
+        from pteguard.parsers.log_scan import ANCHORS, grep_argv
     except ImportError:
         sys.path.insert(0, os.path.join(ROOT, "src"))
-        sys.path.insert(0, os.path.join(ROOT, "plugins", "module_utils"))
-        from pteguard.parsers.log_scan import grep_argv  # noqa: F811
-    return grep_argv
+        from pteguard.parsers.log_scan import ANCHORS, grep_argv  # noqa: F811
+    return ANCHORS, grep_argv
 
 
-def anchor_patterns(grep_argv):
-    """The -e patterns of the prefilter's own command line, so the grep baseline matches exactly what pteguard asks."""
+def baselines(anchors, grep_argv):
+    """The grep baselines: {"-F": [anchors...], "-E": [expr...]}, plus pteguard's own prefilter mode.
+
+    -E uses exactly the expression(s) of pteguard's prefilter command line when
+    that is an extended regex; otherwise the anchors, escaped, as one
+    alternation (GNU grep's fastest -E form).
+    """
     argv = grep_argv("grep", "FILE")
-    return [argv[i + 1] for i, arg in enumerate(argv) if arg == "-e"]
+    exprs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-e"]
+    mode = "-E" if "-E" in argv else "-F" if "-F" in argv else "-G"
+    ere = exprs if mode == "-E" else ["|".join(ere_escape(a) for a in anchors)]
+    return {"-F": list(anchors), "-E": ere}, mode
 
 
 def ere_escape(text):
@@ -87,7 +96,7 @@ def ere_escape(text):
 def count_argv(grep, mode, patterns, path):
     argv = [grep, "-a", "-c", mode]
     for pattern in patterns:
-        argv.extend(["-e", ere_escape(pattern) if mode == "-E" else pattern])
+        argv.extend(["-e", pattern])
     argv.extend(["--", path])
     return argv
 
@@ -239,16 +248,19 @@ def timed(argv, out_path, work, env=None):
         err.seek(0)
         stderr = err.read(65536).decode("utf-8", "replace")
     rss_kb = None
+    cpu = 0.0
     try:
         with open(rss_file, encoding="utf-8") as handle:
             for line in handle:
                 if "Maximum resident set size" in line:
                     rss_kb = int(line.rsplit(":", 1)[1])
+                elif "User time (seconds)" in line or "System time (seconds)" in line:
+                    cpu += float(line.rsplit(":", 1)[1])
     except (OSError, ValueError):
         pass
     os.unlink(rss_file)
     # the sampler also sees /usr/bin/time or the wrapper itself; both are tiny next to the figures that matter
-    return {"seconds": seconds, "rc": rc, "rss_mb": rss_kb / 1024.0 if rss_kb else None,
+    return {"seconds": seconds, "cpu": cpu, "rc": rc, "rss_mb": rss_kb / 1024.0 if rss_kb else None,
             "tree_mb": sampler.peak_kb / 1024.0, "stderr": stderr}
 
 
@@ -268,6 +280,10 @@ def analyze(pteguard, path, out, work, engine=None):
     return res
 
 
+def size_or_zero(text):
+    return generate_log.parse_size(text, allow_zero=True)
+
+
 def median(values):
     values = sorted(values)
     mid = len(values) // 2
@@ -278,6 +294,14 @@ def load_average():
     try:
         with open("/proc/loadavg") as handle:
             return " ".join(handle.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def cpu_pressure():
+    try:
+        with open("/proc/pressure/cpu") as handle:
+            return handle.readline().strip()
     except OSError:
         return "unknown"
 
@@ -297,9 +321,9 @@ def main(argv=None):
     parser.add_argument("--pteguard", default=os.path.join(ROOT, ".venv", "bin", "pteguard"))
     parser.add_argument("--slice-size", type=generate_log.parse_size, default=100 << 20,
                         help="slice for the pure-Python engine (default 100M)")
-    parser.add_argument("--junk-size", type=generate_log.parse_size, default=200 << 20,
+    parser.add_argument("--junk-size", type=size_or_zero, default=200 << 20,
                         help="newline-free random bytes for the RSS check (default 200M; 0 skips)")
-    parser.add_argument("--dense-size", type=generate_log.parse_size, default=50 << 20,
+    parser.add_argument("--dense-size", type=size_or_zero, default=50 << 20,
                         help="back-to-back error excerpts for the RSS check (default 50M; 0 skips)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="interleaved rounds of grep -F, grep -E, pteguard on the main log; medians are compared")
@@ -315,8 +339,8 @@ def main(argv=None):
     if grep is None:
         log("error: grep is not installed")
         return 2
-    grep_argv = import_pteguard()
-    patterns = anchor_patterns(grep_argv)
+    anchors, grep_argv = import_pteguard()
+    patterns, pt_mode = baselines(anchors, grep_argv)
     work = os.path.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)
     made = []
@@ -325,36 +349,37 @@ def main(argv=None):
     made += [path, path + ".meta.json"]
     size = os.path.getsize(path)
     grep_version = subprocess.run([grep, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    log("input: %s, %.1f MB, %d lines, %s error-record lines, %d anchor patterns; %s; %d CPUs"
-        % (os.path.basename(path), size / MB, meta["lines"], meta["error_line_rate"], len(patterns), grep_version,
-           os.cpu_count() or 0))
+    log("input: %s, %.1f MB, %d lines, %s error-record lines; %d anchors (pteguard's prefilter: grep %s); %s; %d CPUs"
+        % (os.path.basename(path), size / MB, meta["lines"], meta["error_line_rate"], len(anchors), pt_mode,
+           grep_version, os.cpu_count() or 0))
     log("warming the page cache (cat > /dev/null) ...")
     warm(path)
 
     env_c = dict(os.environ, LC_ALL="C")  # what pteguard gives its own grep
     runs = {"-F": [], "-E": [], "pteguard": []}
-    log("load average before: %s" % load_average())
+    log("load average before: %s; CPU pressure: %s" % (load_average(), cpu_pressure()))
     for round_no in range(1, args.repeat + 1):
         # interleaved rounds, so a burst of load elsewhere hits grep and pteguard alike
         for mode in ("-F", "-E"):
             out = os.path.join(work, "grep%s.out" % mode)
-            res = timed(count_argv(grep, mode, patterns, path), out, work, env=env_c)
+            res = timed(count_argv(grep, mode, patterns[mode], path), out, work, env=env_c)
             if res["rc"] not in (0, 1):
                 log("error: grep %s failed (rc %d): %s" % (mode, res["rc"], res["stderr"].strip()[-300:]))
                 return 2
             with open(out) as handle:
                 res["count"] = handle.read().strip()
             runs[mode].append(res)
-            log("round %d  grep -c %s: %6.2f s  %7.1f MB/s  (%s matching lines)"
-                % (round_no, mode, res["seconds"], mbps(size, res["seconds"]), res["count"]))
+            log("round %d  grep -c %s: %6.2f s  %7.1f MB/s  cpu %6.2f s  (%s matching lines)"
+                % (round_no, mode, res["seconds"], mbps(size, res["seconds"]), res["cpu"], res["count"]))
         res = analyze(args.pteguard, path, os.path.join(work, "pteguard.json"), work)
         if res["rc"] != 0 or res["summary"] is None:
             log("error: pteguard analyze failed (rc %d): %s" % (res["rc"], res["stderr"].strip()[-500:]))
             return 2
         runs["pteguard"].append(res)
-        log("round %d  pteguard analyze: %6.2f s  %7.1f MB/s  peak RSS %.1f MB (tree sampled %.1f MB)"
-            % (round_no, res["seconds"], mbps(size, res["seconds"]), res["rss_mb"] or -1, res["tree_mb"]))
-    log("load average after: %s" % load_average())
+        log("round %d  pteguard analyze: %6.2f s  %7.1f MB/s  cpu %6.2f s  peak RSS %.1f MB (tree sampled %.1f MB)"
+            % (round_no, res["seconds"], mbps(size, res["seconds"]), res["cpu"], res["rss_mb"] or -1,
+               res["tree_mb"]))
+    log("load average after: %s; CPU pressure: %s" % (load_average(), cpu_pressure()))
     if runs["-F"][0]["count"] != runs["-E"][0]["count"]:
         log("error: grep -F and -E counts differ (%s vs %s): the ERE escaping is wrong"
             % (runs["-F"][0]["count"], runs["-E"][0]["count"]))
@@ -370,6 +395,9 @@ def main(argv=None):
         % (args.repeat, mbps(size, med["-F"]), grep_e_mbps, pt_mbps))
     log("best of %d:    grep -c -F %.1f MB/s   grep -c -E %.1f MB/s   pteguard analyze %.1f MB/s"
         % (args.repeat, mbps(size, best["-F"]), mbps(size, best["-E"]), mbps(size, best["pteguard"])))
+    cpu = {name: median([r["cpu"] for r in items]) for name, items in runs.items()}
+    log("median CPU:    grep -c -F %.2f s   grep -c -E %.2f s   pteguard analyze %.2f s (Python + its grep)"
+        % (cpu["-F"], cpu["-E"], cpu["pteguard"]))
     ratio_e = pt_mbps / grep_e_mbps
     ratio_f = pt_mbps / mbps(size, med["-F"])
     log("ratio pteguard / grep -c -E: %.2f median, %.2f best   (pteguard / grep -c -F: %.2f median)"
@@ -440,7 +468,8 @@ def main(argv=None):
                 % (label, peak, res["rss_mb"] or -1, res["tree_mb"], TARGET_RSS_MB))
     for label, _res, clean in patho:
         verdict(clean, "%s: exit 0 with a JSON document, no traceback" % label)
-    log("info: ratio vs grep -c -F %.2f; engines agree on slice: %s" % (ratio_f, "yes" if same else "no"))
+    log("info: ratio vs grep -c -F %.2f; CPU-time ratio grep -c -E / pteguard %.2f; engines agree on slice: %s"
+        % (ratio_f, cpu["-E"] / cpu["pteguard"] if cpu["pteguard"] else 0.0, "yes" if same else "no"))
 
     if args.clean:
         for item in made + [os.path.join(work, n) for n in ("grep-F.out", "grep-E.out", "pteguard.json",
