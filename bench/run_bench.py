@@ -298,6 +298,19 @@ def load_average():
         return "unknown"
 
 
+def code_state():
+    """HEAD commit and whether the engine's sources differ from it, so a figure can be tied to code."""
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "plugins/module_utils"],
+                               capture_output=True, text=True, timeout=30).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    dirty = [line[3:] for line in dirty if line.strip()]
+    return "HEAD %s%s" % (head, ", uncommitted changes in: " + " ".join(dirty) if dirty else ", clean")
+
+
 def cpu_pressure():
     try:
         with open("/proc/pressure/cpu") as handle:
@@ -352,6 +365,7 @@ def main(argv=None):
     log("input: %s, %.1f MB, %d lines, %s error-record lines; %d anchors (pteguard's prefilter: grep %s); %s; %d CPUs"
         % (os.path.basename(path), size / MB, meta["lines"], meta["error_line_rate"], len(anchors), pt_mode,
            grep_version, os.cpu_count() or 0))
+    log("pteguard code: %s" % code_state())
     log("warming the page cache (cat > /dev/null) ...")
     warm(path)
 
