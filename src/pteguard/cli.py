@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pteguard import __version__, analyze
@@ -37,6 +38,12 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: one clear line, the traceback only on request
+        if os.environ.get("PTEGUARD_DEBUG"):
+            raise
+        print("pteguard: internal error: %s: %s (set PTEGUARD_DEBUG=1 for the traceback)"
+              % (type(exc).__name__, exc), file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

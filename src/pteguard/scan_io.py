@@ -18,6 +18,7 @@ from pteguard.parsers.log_scan import (
     LogSourceError,
     bounded_lines,
     feed_grep_output,
+    feed_stream,
     grep_argv,
     new_scanner,
     open_log,
@@ -66,8 +67,7 @@ def scan_stream(stream, engine="auto", max_findings=None, arch=None, name="-"):
     scanner = new_scanner(max_findings, arch)
     if grep is None:
         try:
-            for lineno, line in enumerate(bounded_lines(stream), 1):
-                scanner.feed(lineno, line)
+            feed_stream(scanner, stream)
         except OSError as exc:
             raise LogSourceError("%s: cannot read: %s" % (name, exc))
         return scanner.finish(engine="python")

@@ -60,7 +60,18 @@ def test_enormous_line_is_cut_and_the_rest_skipped():
     stream = io.BytesIO(line + b"second line\n")
     lines = list(bounded_lines(stream))
     assert len(lines) == 2
-    assert len(lines[0]) == MAX_LINE_BYTES and lines[1] == b"second line\n"
+    assert len(lines[0]) == MAX_LINE_BYTES and lines[1] == b"second line"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=30),
+       st.integers(min_value=1, max_value=17), st.booleans())
+def test_chunked_line_splitting_matches_a_plain_split(lines, chunk_size, trailing_newline):
+    data = b"\n".join(lines) + (b"\n" if trailing_newline and lines else b"")
+    expected = [line[:8] for line in data.split(b"\n")]
+    if data.endswith(b"\n") or not data:
+        expected.pop()
+    assert list(bounded_lines(io.BytesIO(data), limit=8, chunk_size=chunk_size)) == expected
 
 
 def test_binary_file_is_scanned_without_error(tmp_path):
