@@ -141,10 +141,11 @@ sources:
     - {"name": "journal", "status": "read", "findings": 1, "boot": 0}
     - {"name": "dmesg", "status": "unreadable", "reason": "dmesg: read kernel buffer failed: Operation not permitted"}
 kernel:
-  description: The running kernel of the target.
+  description: The running kernel of the target, and its memory size (MemTotal) for page-table checks.
   returned: always
   type: dict
-  sample: {"release": "6.1.0-27-amd64", "version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1", "machine": "x86_64"}
+  sample: {"release": "6.1.0-27-amd64", "version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1", "machine": "x86_64",
+           "memory_bytes": 8330280960}
 cursor:
   description: The journal cursor of the last kernel message, to pass as O(since) next time.
   returned: when the journal was read
@@ -364,8 +365,18 @@ def run_module():
     findings, summary = merge_results(reader.results, module.params["max_findings"])
     summary["sources_read"] = sum(1 for s in reader.sources if s["status"] == "read")
     uname = os.uname()
+    memory_bytes = None
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    memory_bytes = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        memory_bytes = None
     result = dict(changed=False, findings=findings, summary=summary, sources=reader.sources,
-                  kernel=dict(release=uname.release, version=uname.version, machine=uname.machine))
+                  kernel=dict(release=uname.release, version=uname.version, machine=uname.machine,
+                              memory_bytes=memory_bytes))
     if reader.cursor:
         result["cursor"] = reader.cursor
     if summary["sources_read"] == 0:

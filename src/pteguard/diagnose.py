@@ -66,6 +66,7 @@ def collect(outcome, report_dir):
                 row["report"] = path
                 row["summary"] = report["kernel_log"]["summary"]
                 row["kernel"] = report.get("kernel", {}).get("release")
+                row["diagnosis"] = _cause(report.get("diagnosis"))
                 unread = [s for s in report["kernel_log"]["sources"] if s["status"] == "unreadable"]
                 if unread:
                     row["unreadable_sources"] = ["%s: %s" % (s["name"], s.get("reason")) for s in unread]
@@ -73,8 +74,19 @@ def collect(outcome, report_dir):
     return rows
 
 
+def _cause(diagnosis):
+    """The probable cause in one phrase: 'faulty_memory (high) DIMM_A1'."""
+    if not diagnosis or not diagnosis.get("causes"):
+        return None
+    top = diagnosis["causes"][0]
+    subject = top.get("subject") or {}
+    what = " ".join(str(v) for v in subject.values() if v not in (None, "", "host"))
+    text = "%s (%s)" % (top["cause"], top.get("confidence_word", "?"))
+    return (text + " " + what).strip()
+
+
 def format_table(rows):
-    header = ("HOST", "STATUS", "KERNEL", "HIGHEST", "FINDINGS", "CATEGORIES / MESSAGE")
+    header = ("HOST", "STATUS", "KERNEL", "HIGHEST", "FINDINGS", "PROBABLE CAUSE", "CATEGORIES / MESSAGE")
     lines = []
     table = []
     for row in rows:
@@ -82,12 +94,12 @@ def format_table(rows):
         if summary:
             cats = ", ".join("%s %d" % kv for kv in summary["by_category"].items()) or "-"
             table.append((row["host"], row["status"], row.get("kernel") or "-", summary["highest_severity"] or "none",
-                          str(summary["findings"]), cats))
+                          str(summary["findings"]), row.get("diagnosis") or "-", cats))
         else:
-            table.append((row["host"], row["status"], "-", "-", "-", row.get("message") or "-"))
-    widths = [max(len(r[i]) for r in [header] + table) for i in range(5)]
+            table.append((row["host"], row["status"], "-", "-", "-", "-", row.get("message") or "-"))
+    widths = [max(len(r[i]) for r in [header] + table) for i in range(6)]
     for cells in [header] + table:
-        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(cells[:5])) + "  " + cells[5])
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(cells[:6])) + "  " + cells[6])
     for row in rows:
         for note in row.get("unreadable_sources", []):
             lines.append("note: %s could not read %s" % (row["host"], note))
