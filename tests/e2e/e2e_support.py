@@ -1,0 +1,192 @@
+"""Helpers for the end-to-end tests: commands with timeouts, the loopback sshd's process handling, inventories."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+FIXTURE_LOGS = os.path.join(ROOT, "tests", "fixtures", "logs")
+LOCAL_INVENTORY = os.path.join(ROOT, "inventories", "local")
+COLLECTIONS = os.path.abspath(os.environ.get("PTEGUARD_E2E_COLLECTIONS") or os.path.join(ROOT, "collections"))
+INSTALLED = os.path.join(COLLECTIONS, "ansible_collections", "pteguard", "remediation")
+SSHD = "/usr/sbin/sshd"
+
+COMMAND_TIMEOUT = 240  # seconds, any single ansible/pteguard command
+SSHD_START_DEADLINE = 20  # seconds, sshd listening
+
+
+def tool(name):
+    """A tool of the project's .venv (ansible-playbook, ansible, pteguard); fail clearly when missing."""
+    path = os.path.join(VENV_BIN, name)
+    if not os.access(path, os.X_OK):
+        pytest.fail("%s is missing: run scripts/setup first" % path)
+    return path
+
+
+def run(argv, env, cwd=None, timeout=COMMAND_TIMEOUT, input_text=None):
+    """Run a command to completion with a timeout; return the CompletedProcess (text, never raises on rc)."""
+    try:
+        return subprocess.run(argv, env=env, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout,
+                              input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        pytest.fail("timed out after %ss: %s\n--- stdout tail ---\n%s" % (timeout, " ".join(argv), out[-4000:]))
+
+
+def explain(proc):
+    """Text to attach to an assertion about a finished command."""
+    return "command: %s\nrc: %s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
+        " ".join(proc.args), proc.returncode, proc.stdout[-6000:], proc.stderr[-4000:])
+
+
+def adhoc_results(proc):
+    """Per-host JSON results of an ad-hoc `ansible` run (default callback: 'host | STATUS => {...}')."""
+    results = {}
+    text = proc.stdout
+    pos = 0
+    decoder = json.JSONDecoder()
+    while True:
+        arrow = text.find(" => {", pos)
+        if arrow < 0:
+            return results
+        line_start = text.rfind("\n", 0, arrow) + 1
+        head = text[line_start:arrow]
+        host, _sep, status = head.partition(" | ")
+        value, end = decoder.raw_decode(text, arrow + 4)
+        results[host.strip()] = {"status": status.strip(), "result": value}
+        pos = end
+
+
+def _real_python():
+    """A real python3 for the sshd host's ansible_python_interpreter (never a pyenv shim)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", sys.executable):
+        real = os.path.realpath(candidate)
+        if not os.access(real, os.X_OK) or "shims" in real.split(os.sep):
+            continue
+        try:
+            check = subprocess.run([real, "-c", "import sys; print(sys.version_info >= (3, 9))"],
+                                   capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if check.returncode == 0 and check.stdout.strip() == "True":
+            return real
+    pytest.fail("no real python3 >= 3.9 found for the sshd host's interpreter")
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _children(pid):
+    """Pids whose parent is `pid` (read from /proc; empty where /proc is missing)."""
+    kids = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return kids
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            kids.append(int(entry))
+    return kids
+
+
+def _wait_port(port, proc, log_path, deadline):
+    """Wait until 127.0.0.1:port answers with an SSH banner, or fail when sshd died or the deadline passed."""
+    last = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return "sshd exited with %s" % proc.returncode
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                sock.settimeout(2)
+                banner = sock.recv(64)
+            if banner.startswith(b"SSH-2.0-"):
+                return None
+            last = "unexpected banner %r" % banner
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    return "port %d not answering before the deadline (%s)" % (port, last)
+
+
+def _stop(proc):
+    """Stop sshd and the per-connection sshd processes it forked (all started by this fixture)."""
+    kids = _children(proc.pid)
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    for pid in kids:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, signal.SIGTERM if time.monotonic() < deadline - 5 else signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                break
+            time.sleep(0.1)
+
+
+def os_user():
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def ssh_host_vars(facts, port=None, known_hosts=None):
+    return {
+        "ansible_host": "127.0.0.1",
+        "ansible_port": port or facts["port"],
+        "ansible_user": facts["user"],
+        "ansible_connection": "ssh",
+        "ansible_ssh_private_key_file": facts["client_key"],
+        "ansible_ssh_common_args": "-o UserKnownHostsFile=%s -o IdentitiesOnly=yes"
+                                   % (known_hosts or facts["known_hosts"]),
+        # one connection per task: no ControlPersist masters left behind after the session
+        "ansible_ssh_args": "-o ControlMaster=no -o ControlPersist=no",
+        "ansible_python_interpreter": facts["python"],
+    }
+
+
+def write_inventory(path, hosts):
+    """A YAML inventory of {name: host vars}; returns its path as a string."""
+    path.write_text("---\n" + yaml.safe_dump({"all": {"hosts": hosts}}, default_flow_style=False, sort_keys=False))
+    return str(path)
+
+
+def write_ssh_inventory(path, facts):
+    """The YAML inventory of `sshhost`, the loopback sshd."""
+    return write_inventory(path, {"sshhost": ssh_host_vars(facts)})
+
+
+def recap(stdout):
+    """PLAY RECAP counters per host: {host: {'ok': N, 'changed': N, 'unreachable': N, 'failed': N, ...}}."""
+    hosts = {}
+    for match in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", stdout, re.M):
+        hosts[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return hosts
