@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from .pte_values import PteValueError, analyze_finding
 from .signatures import CATEGORIES, SEVERITY_RANK
+from .taint import decode_taint_letters, decode_taint_mask
 
 CAUSES = ("faulty_memory", "driver_dma_corruption", "disk_media", "storage_link_or_controller", "kernel_bug",
           "firmware_or_power")
@@ -245,12 +246,6 @@ def _disks_of(value):
     return list(disks), _findings_of(findings, "disk_health.findings")
 
 
-_TAINT_LETTERS = {"P": "proprietary_module", "F": "forced_module_load", "O": "out_of_tree_module",
-                  "E": "unsigned_module", "C": "staging_driver", "M": "machine_check", "B": "bad_page",
-                  "D": "died_recently", "W": "warning"}
-_TAINT_BITS = {0: "proprietary_module", 1: "forced_module_load", 4: "machine_check", 5: "bad_page",
-               7: "died_recently", 9: "warning", 10: "staging_driver", 12: "out_of_tree_module",
-               13: "unsigned_module"}
 _DRIVER_TAINTS = ("proprietary_module", "out_of_tree_module", "unsigned_module", "staging_driver",
                   "forced_module_load")
 
@@ -263,15 +258,14 @@ def _taint_names(taint):
     if isinstance(taint, int):
         if taint < 0:
             raise DiagnosisInputError("taint mask must be non-negative")
-        return [name for bit, name in _TAINT_BITS.items() if taint >> bit & 1]
+        return decode_taint_mask(taint)["flags"]
     if isinstance(taint, str):
         text = taint.strip()
         if text.isdigit():
             return _taint_names(int(text))
         if "not tainted" in text.lower():
             return []
-        body = text.split(":", 1)[1] if ":" in text else text
-        return [_TAINT_LETTERS[ch] for ch in body if ch in _TAINT_LETTERS]
+        return decode_taint_letters(text)
     if isinstance(taint, dict):
         names = taint.get("names")
         if names is None and isinstance(taint.get("flags"), list):

@@ -14,33 +14,11 @@ from __future__ import annotations
 import re
 
 
+from .taint import TAINT_BITS
+
+
 class HostStateParseError(ValueError):
     """/proc/meminfo or a taint value could not be parsed."""
-
-
-# (bit, letter, name, meaning, hint for the diagnosis)
-TAINT_BITS = (
-    (0, "P", "proprietary_module", "a proprietary module was loaded", "driver"),
-    (1, "F", "forced_module_load", "a module was force-loaded", "driver"),
-    (2, "S", "out_of_spec_system", "kernel running on an out-of-specification system", "firmware"),
-    (3, "R", "forced_module_unload", "a module was force-unloaded", "driver"),
-    (4, "M", "machine_check", "the processor reported a machine check exception", "hardware"),
-    (5, "B", "bad_page", "a bad page was referenced or some unexpected page flags seen", "memory"),
-    (6, "U", "user_requested", "taint requested by userspace", None),
-    (7, "D", "died_recently", "the kernel died recently (OOPS or BUG)", "kernel"),
-    (8, "A", "acpi_table_overridden", "an ACPI table was overridden by the user", "firmware"),
-    (9, "W", "warning", "the kernel issued a warning", "kernel"),
-    (10, "C", "staging_driver", "a staging driver was loaded", "driver"),
-    (11, "I", "firmware_workaround", "a workaround for a platform firmware bug is active", "firmware"),
-    (12, "O", "out_of_tree_module", "an externally-built (out-of-tree) module was loaded", "driver"),
-    (13, "E", "unsigned_module", "an unsigned module was loaded", "driver"),
-    (14, "L", "soft_lockup", "a soft lockup occurred", "kernel"),
-    (15, "K", "live_patched", "the kernel has been live patched", None),
-    (16, "X", "auxiliary", "auxiliary taint, defined for and used by distributions", None),
-    (17, "T", "randstruct", "kernel built with the struct randomization plugin", None),
-    (18, "N", "test", "an in-kernel test has been run", None),
-    (19, "J", "fwctl_mutation", "userspace used a mutating debug operation in fwctl", "firmware"),
-)
 
 
 def decode_taint(value) -> dict:

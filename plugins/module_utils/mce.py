@@ -73,6 +73,8 @@ def decode_mce_status(status, ipid=None) -> dict:
     unified memory controller in IPID, not in the architectural MCACOD.
     """
     value = _parse_hex(status)
+    if value < 0 or value >= 1 << 64:
+        raise ValueError("MCi_STATUS %r is not a 64-bit value" % (status,))
     flags = [name for bit, name in STATUS_BITS if value >> bit & 1]
     mcacod = value & 0xFFFF
     mcacod_class = classify_mcacod(mcacod)

@@ -18,67 +18,27 @@ from __future__ import annotations
 import re
 
 
+from .mce import decode_mce_status
+
+
 class McelogParseError(ValueError):
     """The input is not mcelog output (binary junk or unrelated text)."""
 
 
-# MCi_STATUS architectural bits (Intel SDM vol. 3B, "IA32_MCi_STATUS MSRs").
-_STATUS_FLAGS = ((63, "VAL"), (62, "OVER"), (61, "UC"), (60, "EN"), (59, "MISCV"),
-                 (58, "ADDRV"), (57, "PCC"), (56, "S"), (55, "AR"))
-
-
-def _hex(value):
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text.startswith("0x"):
-        text = text[2:]
-    return int(text, 16)
-
-
 def decode_status(status) -> dict:
-    """Decode an MCi_STATUS value (int or hex string): flags, corrected/uncorrected, error class.
+    """Decode an MCi_STATUS value (int or hex string) with the shared decoder (mce.py).
 
     ``kind`` is ``memory`` when the architectural MCA error code is a memory-controller code
     (0000 0000 1MMM CCCC); AMD reports DRAM errors from its UMC banks with a cache-hierarchy
     code, so callers should also look at the bank name when they have one.
     """
-    value = _hex(status)
-    if value is None or value < 0 or value >= 1 << 64:
+    if isinstance(status, bool) or status is None:
         raise McelogParseError("MCi_STATUS %r is not a 64-bit value" % (status,))
-    code = value & 0xFFFF
-    masked = code & 0xEFFF
-    if masked & 0xFF80 == 0x0080:
-        klass = "memory_controller"
-    elif masked & 0xFF00 == 0x0100:
-        klass = "cache_hierarchy"
-    elif masked & 0xF800 == 0x0800:
-        klass = "bus_interconnect"
-    elif masked & 0xFFF0 == 0x0010:
-        klass = "tlb"
-    elif masked & 0xFC00 == 0x0400:
-        klass = "internal_unclassified"
-    elif masked == 0:
-        klass = "no_error"
-    else:
-        klass = "other"
-    uc = bool(value >> 61 & 1)
-    pcc = bool(value >> 57 & 1)
-    return {
-        "status": "0x%016x" % value,
-        "flags": [name for bit, name in _STATUS_FLAGS if value >> bit & 1],
-        "valid": bool(value >> 63 & 1),
-        "overflow": bool(value >> 62 & 1),
-        "uncorrected": uc,
-        "corrected": not uc,
-        "address_valid": bool(value >> 58 & 1),
-        "processor_context_corrupt": pcc,
-        "mcacod": "0x%04x" % code,
-        "mcacod_class": klass,
-        "kind": "memory" if klass == "memory_controller" else "other",
-    }
+    try:
+        decoded = decode_mce_status(status)
+    except (TypeError, ValueError):
+        raise McelogParseError("MCi_STATUS %r is not a 64-bit value" % (status,))
+    return decoded
 
 
 _MEMORY_WORDS = ("memory controller", "memory read error", "memory write error", "dram",

@@ -8,29 +8,30 @@ Table from Documentation/admin-guide/tainted-kernels.rst and kernel/panic.c tain
 
 from __future__ import annotations
 
-# (bit, letter, name); bit 0 prints P when set and G when clear.
-TAINT_FLAGS = (
-    (0, "P", "proprietary_module"),
-    (1, "F", "forced_module_load"),
-    (2, "S", "out_of_spec_system"),
-    (3, "R", "forced_module_unload"),
-    (4, "M", "machine_check"),
-    (5, "B", "bad_page"),
-    (6, "U", "user_requested"),
-    (7, "D", "died_recently"),
-    (8, "A", "acpi_table_overridden"),
-    (9, "W", "warning"),
-    (10, "C", "staging_driver"),
-    (11, "I", "firmware_workaround"),
-    (12, "O", "out_of_tree_module"),
-    (13, "E", "unsigned_module"),
-    (14, "L", "soft_lockup"),
-    (15, "K", "live_patched"),
-    (16, "X", "auxiliary"),
-    (17, "T", "randstruct"),
-    (18, "N", "test"),
-    (19, "J", "fwctl_mutation"),
+# (bit, letter, name, meaning, what it hints at for the diagnosis); bit 0 prints P when set and G when clear.
+TAINT_BITS = (
+    (0, "P", "proprietary_module", "a proprietary module was loaded", "driver"),
+    (1, "F", "forced_module_load", "a module was force-loaded", "driver"),
+    (2, "S", "out_of_spec_system", "kernel running on an out-of-specification system", "firmware"),
+    (3, "R", "forced_module_unload", "a module was force-unloaded", "driver"),
+    (4, "M", "machine_check", "the processor reported a machine check exception", "hardware"),
+    (5, "B", "bad_page", "a bad page was referenced or unexpected page flags were seen", "memory"),
+    (6, "U", "user_requested", "taint requested by userspace", None),
+    (7, "D", "died_recently", "the kernel died recently (oops or BUG)", "kernel"),
+    (8, "A", "acpi_table_overridden", "an ACPI table was overridden by the user", "firmware"),
+    (9, "W", "warning", "the kernel issued a warning", "kernel"),
+    (10, "C", "staging_driver", "a staging driver was loaded", "driver"),
+    (11, "I", "firmware_workaround", "a workaround for a platform firmware bug is active", "firmware"),
+    (12, "O", "out_of_tree_module", "an externally-built (out-of-tree) module was loaded", "driver"),
+    (13, "E", "unsigned_module", "an unsigned module was loaded", "driver"),
+    (14, "L", "soft_lockup", "a soft lockup occurred", "kernel"),
+    (15, "K", "live_patched", "the kernel has been live patched", None),
+    (16, "X", "auxiliary", "auxiliary taint, defined and used by distributions", None),
+    (17, "T", "randstruct", "kernel built with the struct randomization plugin", None),
+    (18, "N", "test", "an in-kernel test has been run", None),
+    (19, "J", "fwctl_mutation", "userspace used a mutating debug operation in fwctl", "firmware"),
 )
+TAINT_FLAGS = tuple((bit, letter, name) for bit, letter, name, _meaning, _hint in TAINT_BITS)
 
 _BY_LETTER = dict((letter, name) for _bit, letter, name in TAINT_FLAGS)
 
