@@ -156,6 +156,13 @@ def needs_buffer_percent_fix(version):
     return padded < BUFFER_FIX_FIXED_IN
 
 
+_TRACEFS_TEXT = {
+    "mounted": "tracefs mounted",
+    "not_mounted": "tracefs supported, not mounted here",
+    "absent": "tracing in the kernel config",
+}
+
+
 def _fmt_family(family):
     return "0x%x" % family if isinstance(family, int) else "unknown"
 
@@ -191,8 +198,10 @@ def _rasdaemon_check(probe):
         notes.append("kernel lockdown 'integrity' restricts debugfs; tracefs (/sys/kernel/tracing) still works")
     if cfg.get("RAS") == "n":
         against.append("the kernel is built without CONFIG_RAS (no RAS trace events)")
+    if cfg.get("X86_MCE") == "n" and (probe.get("cpu") or {}).get("vendor"):
+        notes.append("CONFIG_X86_MCE is not set: this kernel reports no machine checks")
     if cfg.get("EDAC") == "n":
-        notes.append("CONFIG_EDAC is not set: no memory-controller (DIMM) decoding, machine checks only")
+        notes.append("CONFIG_EDAC is not set: no memory-controller (DIMM) decoding")
     ok, pkg_note = _package_ok("rasdaemon", (probe.get("packages") or {}).get("rasdaemon"))
     if ok:
         notes.append(pkg_note)
@@ -265,7 +274,7 @@ def decide_backend(probe, preference="auto"):
     if preference == "none":
         return result("none", "hardware-error monitoring disabled by preference 'none'", [])
     if preference in ("auto", "rasdaemon") and ras_ok:
-        reason = "rasdaemon: %s; kernel tracing available (tracefs %s)" % (cpu_text, probe.get("tracefs"))
+        reason = "rasdaemon: %s; kernel tracing available (%s)" % (cpu_text, _TRACEFS_TEXT[probe.get("tracefs")])
         if preference == "auto":
             reason += "; rasdaemon is preferred where it works"
         return result("rasdaemon", reason, ras_notes)
@@ -304,3 +313,174 @@ def start_blocker(backend, tracefs, container, lockdown):
     if tracefs == "absent":
         return "the kernel has no tracefs"
     return None
+
+
+# --- host probe ----------------------------------------------------------------------------------------------
+# Read-only. The hw_monitor role runs this file on the target with ansible.builtin.script (stdlib only, so the one
+# file is enough there): python3 hw_backend.py --pkg-family debian|redhat [--preference P] [--rasdaemon-package N]
+# [--mcelog-package N]. It prints one JSON object: {backend, reason, notes, rejected, buffer_percent_fix,
+# start_blocker, probe}. Package lookups use local caches only (apt-cache, dpkg-query, rpm, dnf -C): no network.
+
+TRACING_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+COMMAND_TIMEOUT = 60
+
+
+def _read(path, limit=4 * 1024 * 1024):
+    import gzip
+
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rt", errors="replace") as fh:
+                return fh.read(limit)
+        with open(path, "r", errors="replace") as fh:
+            return fh.read(limit)
+    except (OSError, EOFError):
+        return None
+
+
+def _run(argv):
+    """(rc, stdout) of a read-only command; rc None when it cannot run."""
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    env["LC_ALL"] = "C"
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env, timeout=COMMAND_TIMEOUT, universal_newlines=True)
+    except (OSError, subprocess.SubprocessError):
+        return None, ""
+    return proc.returncode, proc.stdout
+
+
+def _which(name):
+    import shutil
+
+    return shutil.which(name, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+
+
+def _probe_container():
+    text = _read("/run/systemd/container")
+    if text and text.strip():
+        return text.strip()
+    env = _read("/proc/1/environ")
+    for item in (env or "").split("\0"):
+        if item.startswith("container="):
+            return item.split("=", 1)[1] or "container"
+    return ""
+
+
+def _probe_debian_packages(names):
+    import os
+
+    pkgs = dict((n, {"installed": None, "candidate": None, "known": False}) for n in names)
+    lists = "/var/lib/apt/lists"
+    have_lists = os.path.isdir(lists) and any("_Packages" in f for f in os.listdir(lists))
+    if _which("apt-cache"):
+        rc, out = _run([_which("apt-cache"), "policy"] + list(names))
+        if rc == 0:
+            parsed = parse_apt_policy(out)
+            for n in names:
+                pkgs[n]["known"] = have_lists
+                if n in parsed:
+                    pkgs[n]["candidate"] = parsed[n]["candidate"]
+    dpkg = _which("dpkg-query")
+    can_simulate = False
+    if dpkg:
+        for n in list(names) + ["python3-apt"]:
+            rc, out = _run([dpkg, "-W", "-f", "${db:Status-Abbrev} ${Version}", n])
+            parts = out.split()
+            installed = parts[1] if rc == 0 and len(parts) >= 2 and parts[0].startswith("ii") else None
+            if n in pkgs:
+                pkgs[n]["installed"] = installed
+            else:
+                can_simulate = installed is not None
+    return pkgs, can_simulate
+
+
+def _probe_redhat_packages(names):
+    pkgs = dict((n, {"installed": None, "candidate": None, "known": False}) for n in names)
+    rpm = _which("rpm")
+    if rpm:
+        for n in names:
+            rc, out = _run([rpm, "-q", "--qf", "%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", n])
+            if rc == 0 and out.strip():
+                pkgs[n]["installed"] = out.strip().splitlines()[0]
+    dnf = _which("dnf") or _which("yum")
+    if dnf:
+        rc, out = _run([dnf, "-q", "-C", "list", "--available"] + list(names))
+        if rc in (0, 1):  # 1: none of them available in the (present) cache
+            for n in names:
+                pkgs[n]["known"] = True
+            for line in out.splitlines():
+                fields = line.split()
+                if len(fields) >= 2 and "." in fields[0]:
+                    name = fields[0].rsplit(".", 1)[0]
+                    if name in pkgs and pkgs[name]["candidate"] is None:
+                        pkgs[name]["candidate"] = fields[1]
+    return pkgs, True
+
+
+def probe_host(pkg_family, rasdaemon_package="rasdaemon", mcelog_package="mcelog"):
+    """Read this host's facts for decide_backend() (read-only)."""
+    import os
+
+    if pkg_family not in ("debian", "redhat"):
+        raise ProbeError("pkg_family must be debian or redhat, not %r" % pkg_family)
+    names = [rasdaemon_package, mcelog_package]
+    if pkg_family == "debian":
+        by_name, can_simulate = _probe_debian_packages(names)
+    else:
+        by_name, can_simulate = _probe_redhat_packages(names)
+    release = os.uname()[2]
+    config_path, config = None, dict((k, None) for k in KERNEL_CONFIG_KEYS)
+    for path in ("/boot/config-%s" % release, "/proc/config.gz"):
+        text = _read(path)
+        if text:
+            config_path, config = path, parse_kernel_config(text)
+            break
+    mounted = [d for d in TRACING_DIRS if os.path.isdir(os.path.join(d, "instances"))]
+    existing = [d for d in TRACING_DIRS if os.path.isdir(d)]
+    lockdown_text = _read("/sys/kernel/security/lockdown")
+    return {
+        "cpu": parse_cpuinfo(_read("/proc/cpuinfo", 256 * 1024) or ""),
+        "mcelog_device": os.path.exists("/dev/mcelog"),
+        "kernel_release": release,
+        "kernel_config_path": config_path,
+        "kernel_config": config,
+        "tracefs": tracefs_state(mounted, existing),
+        "tracing_dir": (mounted or existing or [None])[0],
+        "lockdown": parse_lockdown(lockdown_text) if lockdown_text is not None else None,
+        "container": _probe_container(),
+        "packages": {"rasdaemon": by_name[rasdaemon_package], "mcelog": by_name[mcelog_package]},
+        "package_manager_can_simulate": can_simulate,
+    }
+
+
+def main(argv=None):
+    """Probe this host, decide, print JSON; exit 2 with a one-line error on bad arguments."""
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(prog="hw_backend.py", description="Choose the hardware-error backend.")
+    parser.add_argument("--pkg-family", required=True, choices=["debian", "redhat"])
+    parser.add_argument("--preference", default="auto", choices=list(PREFERENCES))
+    parser.add_argument("--rasdaemon-package", default="rasdaemon")
+    parser.add_argument("--mcelog-package", default="mcelog")
+    args = parser.parse_args(argv)
+    try:
+        probe = probe_host(args.pkg_family, args.rasdaemon_package, args.mcelog_package)
+        decision = decide_backend(probe, args.preference)
+    except ProbeError as exc:
+        sys.stderr.write("hw_backend: %s\n" % exc)
+        return 2
+    decision["start_blocker"] = start_blocker(decision["backend"], probe["tracefs"], probe["container"],
+                                              probe["lockdown"])
+    decision["probe"] = probe
+    sys.stdout.write(json.dumps(decision, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -243,3 +243,31 @@ def test_tracefs_state_and_start_blocker():
     assert "container" in start_blocker("rasdaemon", "not_mounted", "systemd-nspawn", None)
     assert start_blocker("rasdaemon", "not_mounted", "", None) is None
     assert start_blocker("mcelog", "absent", "", None) is None
+
+
+# --- the probe entry point the role runs on the host --------------------------------------------------------
+
+def test_main_rejects_bad_arguments_without_a_traceback(capsys):
+    from ansible_collections.pteguard.remediation.plugins.module_utils import hw_backend
+
+    with pytest.raises(SystemExit) as exc:
+        hw_backend.main(["--pkg-family", "gentoo"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_probe_host_on_this_machine_is_complete_and_decidable(capsys):
+    import json
+
+    from ansible_collections.pteguard.remediation.plugins.module_utils import hw_backend
+
+    assert hw_backend.main(["--pkg-family", "debian"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["backend"] in ("rasdaemon", "mcelog", "none")
+    assert out["reason"].startswith(out["backend"] + ":")
+    probe = out["probe"]
+    assert set(probe) >= {"cpu", "mcelog_device", "kernel_config", "tracefs", "lockdown", "container", "packages"}
+    assert probe["tracefs"] in ("mounted", "not_mounted", "absent")
+    assert set(probe["packages"]) == {"rasdaemon", "mcelog"}
+    with pytest.raises(ProbeError, match="pkg_family"):
+        hw_backend.probe_host("slackware")
