@@ -1,0 +1,132 @@
+"""pteguard.remediation.hw_monitor against real Debian 12 systemd hosts (lab nspawn containers).
+
+Each test boots its own container (throw-away overlay on the lab image's rootfs) and runs the real
+playbooks/hw_monitor.yml with ansible-playbook over SSH. The lab image ships rasdaemon 0.6.8-1.1 installed
+(with Debian's PAGE_CE_ACTION="soft") but no .deb files, so an install from scratch cannot happen offline:
+the "fresh host" case purges rasdaemon in the overlay and runs check mode, which must change nothing.
+The containers share the host's kernel, so rasdaemon cannot trace there: the role must say so and not start it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+DROPIN = "/etc/systemd/system/rasdaemon.service.d/50-pteguard-buffer-percent.conf"
+CONFIG = "/etc/default/rasdaemon"
+
+pytestmark = pytest.mark.lab
+
+
+def page_ce_action(host) -> str:
+    lines = [ln for ln in host.testinfra.file(CONFIG).content_string.splitlines()
+             if ln.strip().startswith("PAGE_CE_ACTION=")]
+    assert len(lines) == 1, lines
+    return lines[0].split("=", 1)[1].strip('"')
+
+
+def test_check_then_converge_then_idempotent(lab_host, run_play):
+    ti = lab_host.testinfra
+    assert ti.package("rasdaemon").is_installed
+    assert page_ce_action(lab_host) == "soft"  # Debian's default: soft-offline
+    before = ti.file(CONFIG).sha256sum
+
+    # Check mode first: reports what it would change, changes nothing.
+    check = run_play(lab_host, check=True, label="check mode (pristine)")
+    assert check.proc.returncode == 0, check.explain()
+    assert check.stats.get("changed", 0) >= 1, check.explain()
+    assert ti.file(CONFIG).sha256sum == before
+    assert not ti.file(DROPIN).exists
+
+    # Converge.
+    first = run_play(lab_host, label="converge")
+    assert first.proc.returncode == 0, first.explain()
+    facts = first.facts()
+    assert facts["hw_monitor_backend"] == "rasdaemon", facts
+    assert facts["hw_monitor_reason"].startswith("rasdaemon: "), facts
+    assert "family 0x" in facts["hw_monitor_reason"]
+    assert facts["hw_monitor_probe"]["container"] == "systemd-nspawn"
+    assert facts["hw_monitor_probe"]["packages"]["rasdaemon"]["installed"] == "0.6.8-1.1"
+    assert facts["hw_monitor_probe"]["kernel_config"]["X86_MCELOG_LEGACY"] in (None, "n")
+    assert "mcelog" in facts["hw_monitor_rejected"], facts  # no /dev/mcelog here
+    changed = first.changed_tasks()
+    assert any("PAGE_CE_ACTION" in name for name in changed), changed
+    assert any("buffer_percent drop-in" in name for name in changed), changed
+    assert any("backend rasdaemon - rasdaemon: " in m for m in first.messages()), first.messages()
+
+    assert page_ce_action(lab_host) == "account"
+    dropin = ti.file(DROPIN)
+    assert dropin.exists and dropin.mode == 0o644 and dropin.user == "root"
+    assert "ExecStartPre=" in dropin.content_string
+    assert "instances/rasdaemon/buffer_percent" in dropin.content_string
+    assert "$$d" in dropin.content_string  # systemd's escape for a literal $ in a shell loop
+    unit = lab_host.sh("systemctl show rasdaemon --property=DropInPaths,UnitFileState,ActiveState").stdout
+    assert DROPIN in unit, unit  # systemd loaded the drop-in
+    assert "UnitFileState=enabled" in unit, unit
+    # A container shares the host kernel: the role must not start rasdaemon and must say why.
+    assert "ActiveState=inactive" in unit, unit
+    service = facts["hw_monitor_service"]
+    assert service["running"] is False
+    assert "tracefs is not mounted inside this systemd-nspawn container" in service["why_not_running"]
+    assert any("not running: tracefs is not mounted" in m for m in first.messages()), first.messages()
+
+    # Second converge: nothing to do.
+    second = run_play(lab_host, label="converge again")
+    assert second.proc.returncode == 0, second.explain()
+    assert second.stats.get("changed", -1) == 0, (second.changed_tasks(), second.explain())
+
+    # Check mode on the converged host: nothing would change either.
+    recheck = run_play(lab_host, check=True, label="check mode (converged)")
+    assert recheck.proc.returncode == 0, recheck.explain()
+    assert recheck.stats.get("changed", -1) == 0, recheck.changed_tasks()
+
+
+def test_check_mode_on_fresh_host_changes_nothing(lab_host, run_play):
+    lab_host.sh("dpkg --purge rasdaemon >/dev/null 2>&1")
+    ti = lab_host.testinfra
+    assert not ti.package("rasdaemon").is_installed
+    assert not ti.file(CONFIG).exists
+
+    check = run_play(lab_host, check=True, label="check mode (fresh)")
+    assert check.proc.returncode == 0, check.explain()
+    facts = check.facts()
+    assert facts["hw_monitor_backend"] == "rasdaemon", facts
+    assert facts["hw_monitor_probe"]["packages"]["rasdaemon"]["installed"] is None
+    assert facts["hw_monitor_probe"]["packages"]["rasdaemon"]["candidate"] == "0.6.8-1.1"
+    assert check.stats.get("changed", 0) >= 1, check.explain()
+    assert any("would install rasdaemon" in m for m in check.messages()), check.messages()
+    assert facts["hw_monitor_service"]["running"] is False
+    assert "not installed (check mode)" in facts["hw_monitor_service"]["why_not_running"]
+
+    assert not ti.package("rasdaemon").is_installed
+    assert not ti.file(CONFIG).exists
+    assert not ti.file(DROPIN).exists
+    assert not ti.file("/var/lib/rasdaemon/ras-mc_event.db").exists
+
+
+@pytest.mark.parametrize("offline,action", [(True, "soft"), (False, "account")])
+def test_page_offline_setting_writes_page_ce_action(lab_host, run_play, offline, action):
+    # Start from the opposite value so the role has to change it either way.
+    opposite = "account" if offline else "soft"
+    lab_host.sh("sed -i 's/^PAGE_CE_ACTION=.*/PAGE_CE_ACTION=\"%s\"/' %s" % (opposite, CONFIG))
+    assert page_ce_action(lab_host) == opposite
+
+    run = run_play(lab_host, extra_vars={"hw_monitor_page_offline": offline,
+                                         "hw_monitor_page_ce_threshold": "40"}, label="converge (page_offline)")
+    assert run.proc.returncode == 0, run.explain()
+    assert page_ce_action(lab_host) == action
+    content = lab_host.testinfra.file(CONFIG).content_string
+    assert 'PAGE_CE_THRESHOLD="40"' in content
+    assert content.count("PAGE_CE_ACTION=") == 1  # replaced in place, comments untouched
+    assert 'Note: default offline choice is "soft".' in content
+
+
+def test_preference_none_installs_and_changes_nothing(lab_host, run_play):
+    before = lab_host.testinfra.file(CONFIG).sha256sum
+    run = run_play(lab_host, extra_vars={"hw_monitor_backend_preference": "none"}, label="converge (none)")
+    assert run.proc.returncode == 0, run.explain()
+    facts = run.facts()
+    assert facts["hw_monitor_backend"] == "none"
+    assert "preference 'none'" in facts["hw_monitor_reason"]
+    assert run.stats.get("changed", -1) == 0, run.changed_tasks()
+    assert lab_host.testinfra.file(CONFIG).sha256sum == before
+    assert not lab_host.testinfra.file(DROPIN).exists
