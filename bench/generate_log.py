@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """SYNTHETIC kernel log for the pteguard benchmark - not real data.
 
 Writes a kern.log-shaped file of a requested size (default 1 GiB), streaming
@@ -92,12 +91,23 @@ class Benign:
         r = rng
         disks = ["sd%s" % c for c in "abcdefgh"] + ["nvme%dn1" % i for i in range(4)] + ["vda", "vdb", "mmcblk0"]
         nics = ["eth0", "eth1", "ens3", "enp3s0", "eno1", "wlan0", "bond0", "veth%x" % 0x3a1f]
-        uuid = lambda: "%08x-%04x-%04x-%04x-%012x" % (r.getrandbits(32), r.getrandbits(16), r.getrandbits(16),  # noqa: E731
-                                                        r.getrandbits(16), r.getrandbits(48))
-        ip = lambda: "10.%d.%d.%d" % (r.randrange(256), r.randrange(256), r.randrange(1, 255))  # noqa: E731
-        mac = lambda: ":".join("%02x" % r.randrange(256) for _ in range(14))  # noqa: E731
-        disk = lambda: r.choice(disks)  # noqa: E731
-        nic = lambda: r.choice(nics)  # noqa: E731
+
+        def uuid():
+            return "%08x-%04x-%04x-%04x-%012x" % (r.getrandbits(32), r.getrandbits(16), r.getrandbits(16),
+                                                  r.getrandbits(16), r.getrandbits(48))
+
+        def ip():
+            return "10.%d.%d.%d" % (r.randrange(256), r.randrange(256), r.randrange(1, 255))
+
+        def mac():
+            return ":".join("%02x" % r.randrange(256) for _byte in range(14))
+
+        def disk():
+            return r.choice(disks)
+
+        def nic():
+            return r.choice(nics)
+
         # (weight, maker): the firewall/audit/systemd lines dominate real kern.logs, boot-style lines are rarer.
         self.makers = [
             (30, lambda: "[UFW BLOCK] IN=%s OUT= MAC=%s SRC=%s DST=%s LEN=%d TOS=0x00 PREC=0x00 TTL=%d ID=%d "
@@ -138,24 +148,23 @@ class Benign:
                         % (r.randrange(3), r.randrange(2), r.randrange(3), r.randrange(1, 4))),
             (6, lambda: "%s: Link is Up - %s/Full - flow control rx/tx" % (nic(), r.choice(("1Gbps", "10Gbps", "25Gbps")))),
             (3, lambda: "IPv6: ADDRCONF(NETDEV_CHANGE): %s: link becomes ready" % nic()),
-            (4, lambda: "br-%012x: port %d(%s) entered %s state" % (r.getrandbits(48), r.randrange(1, 9), nic(),
-                                                                   r.choice(("blocking", "forwarding", "disabled")))),
+            (4, lambda: "br-%012x: port %d(%s) entered %s state"
+                        % (r.getrandbits(48), r.randrange(1, 9), nic(), r.choice(("blocking", "forwarding", "disabled")))),
             (3, lambda: "nvme %04x:%02x:00.0: enabling device (0000 -> 0002)" % (0, r.randrange(1, 9))),
             (2, lambda: "perf: interrupt took too long (%d > %d), lowering kernel.perf_event_max_sample_rate to %d"
                         % (r.randrange(2500, 9000), r.randrange(2500, 9000), r.randrange(20000, 80000))),
             (2, lambda: "Clocksource tsc unstable (delta = -%d ns)" % r.randrange(10 ** 6, 10 ** 10)),
-            (2, lambda: "tsc: Refined TSC clocksource calibration: %d.%03d MHz" % (r.randrange(1800, 3600),
-                                                                                 r.randrange(1000))),
-            (2, lambda: "Dentry cache hash table entries: %d (order: %d, %d bytes)" % (1 << r.randrange(16, 22),
-                                                                                     r.randrange(6, 13),
-                                                                                     1 << r.randrange(20, 25))),
+            (2, lambda: "tsc: Refined TSC clocksource calibration: %d.%03d MHz"
+                        % (r.randrange(1800, 3600), r.randrange(1000))),
+            (2, lambda: "Dentry cache hash table entries: %d (order: %d, %d bytes)"
+                        % (1 << r.randrange(16, 22), r.randrange(6, 13), 1 << r.randrange(20, 25))),
             (2, lambda: "TCP: request_sock_TCP: Possible SYN flooding on port %d. Sending cookies.  "
                         "Check SNMP counters." % r.choice((80, 443, 8443))),
             (2, lambda: "%s: renamed from veth%07x" % (nic(), r.getrandbits(28))),
             (1, lambda: "CPU%d: Thermal monitoring enabled (TM1)" % r.randrange(64)),
             (1, lambda: "Failed to connect to bus: No such file or directory"),
         ]
-        total = sum(w for w, _ in self.makers)
+        total = sum(weight for weight, _maker in self.makers)
         self.cum = []
         acc = 0
         for weight, maker in self.makers:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """pteguard throughput and memory benchmark (not a test: nothing here runs in the test suite).
 
 From one run on one SYNTHETIC log (bench/generate_log.py, default ~1 GiB,
@@ -302,9 +301,9 @@ def code_state():
     """HEAD commit and whether the engine's sources differ from it, so a figure can be tied to code."""
     try:
         head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=30).stdout.strip()
+                              timeout=30, check=False).stdout.strip()
         dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "plugins/module_utils"],
-                               capture_output=True, text=True, timeout=30).stdout.split("\n")
+                               capture_output=True, text=True, timeout=30, check=False).stdout.split("\n")
     except (OSError, subprocess.SubprocessError):
         return "unknown (no git)"
     dirty = [line[3:] for line in dirty if line.strip()]
@@ -361,7 +360,7 @@ def main(argv=None):
     path, meta = ensure_log(work, args.size, args.seed, args.style)
     made += [path, path + ".meta.json"]
     size = os.path.getsize(path)
-    grep_version = subprocess.run([grep, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    grep_version = subprocess.run([grep, "--version"], capture_output=True, text=True, check=False).stdout.splitlines()[0]
     log("input: %s, %.1f MB, %d lines, %s error-record lines; %d anchors (pteguard's prefilter: grep %s); %s; %d CPUs"
         % (os.path.basename(path), size / MB, meta["lines"], meta["error_line_rate"], len(anchors), pt_mode,
            grep_version, os.cpu_count() or 0))
@@ -486,9 +485,9 @@ def main(argv=None):
         % (ratio_f, cpu["-E"] / cpu["pteguard"] if cpu["pteguard"] else 0.0, "yes" if same else "no"))
 
     if args.clean:
-        for item in made + [os.path.join(work, n) for n in ("grep-F.out", "grep-E.out", "pteguard.json",
-                                                             "pteguard-python-slice.json", "pteguard-grep-slice.json",
-                                                             "pteguard-patho.json")]:
+        outputs = ("grep-F.out", "grep-E.out", "pteguard.json", "pteguard-python-slice.json",
+                   "pteguard-grep-slice.json", "pteguard-patho.json")
+        for item in made + [os.path.join(work, name) for name in outputs]:
             try:
                 os.unlink(item)
             except OSError:
