@@ -83,13 +83,14 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible_collections.pteguard.remediation.plugins.module_utils.diagnosis import (
     DiagnosisInputError, diagnose)
+from ansible_collections.pteguard.remediation.plugins.module_utils.findings import kind_of
 
 
 def diagnose_host(kernel_findings, hw_errors=None, disk_health=None, taint=None, host_facts=None):
     """Ranked probable causes of one host's errors."""
     if not isinstance(kernel_findings, (list, tuple, dict)):
         raise AnsibleFilterError("diagnose_host expects a list of findings or a kernel_log_info result, got %s"
-                                 % type(kernel_findings).__name__)
+                                 % kind_of(kernel_findings))
     try:
         return diagnose(kernel_findings, hw_errors=hw_errors, disk_health=disk_health, taint=taint,
                         host_facts=host_facts)

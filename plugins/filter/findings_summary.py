@@ -37,13 +37,13 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.pteguard.remediation.plugins.module_utils.findings import summarize_findings
+from ansible_collections.pteguard.remediation.plugins.module_utils.findings import kind_of, summarize_findings
 
 
 def findings_summary(findings):
     """Counts by category and severity, highest severity and the facts seen."""
     if not isinstance(findings, (list, tuple)):
-        raise AnsibleFilterError("findings_summary expects a list of findings, got %s" % type(findings).__name__)
+        raise AnsibleFilterError("findings_summary expects a list of findings, got %s" % kind_of(findings))
     try:
         return summarize_findings(findings)
     except ValueError as exc:

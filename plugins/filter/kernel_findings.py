@@ -39,6 +39,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.pteguard.remediation.plugins.module_utils.findings import kind_of
 from ansible_collections.pteguard.remediation.plugins.module_utils.log_scan import scan_lines
 
 
@@ -49,7 +50,7 @@ def kernel_findings(data, max_findings=1000):
     elif isinstance(data, (str, bytes)):
         lines = to_text(data, errors="surrogate_or_replace").splitlines()
     else:
-        raise AnsibleFilterError("kernel_findings expects kernel-log text or a list of lines, got %s" % type(data).__name__)
+        raise AnsibleFilterError("kernel_findings expects kernel-log text or a list of lines, got %s" % kind_of(data))
     if not isinstance(max_findings, int) or max_findings < 0:
         raise AnsibleFilterError("kernel_findings: max_findings must be a non-negative integer")
     return scan_lines(lines, max_findings=max_findings)["findings"]

@@ -41,3 +41,20 @@ def summarize_findings(findings):
     }
     result.update(facts)
     return result
+
+
+def kind_of(value):
+    """A reader's name for a value's type in error messages (Ansible wraps dicts and strings in its own types)."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (str, bytes)):
+        return "a string"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a %s" % type(value).__name__

@@ -292,10 +292,16 @@ class _Reader(object):
     def kern_log(self):
         paths = []
         for pattern in self.params["kern_log_paths"]:
-            paths.extend(sorted(glob.glob(pattern)))
+            matched = sorted(glob.glob(pattern))
+            if not matched and not glob.has_magic(pattern):
+                # a file named outright and absent is a source we could not read: say so
+                self.sources.append({"name": "kern_log", "path": pattern, "status": "missing",
+                                     "reason": "%s does not exist" % pattern})
+            paths.extend(matched)
         if not paths:
-            self.sources.append({"name": "kern_log", "status": "missing",
-                                 "reason": "no file matches %s" % ", ".join(self.params["kern_log_paths"])})
+            if not any(s["name"] == "kern_log" for s in self.sources):
+                self.sources.append({"name": "kern_log", "status": "missing",
+                                     "reason": "no file matches %s" % ", ".join(self.params["kern_log_paths"])})
             return False
         return self.files("kern_log", paths)
 

@@ -129,8 +129,6 @@ def test_missing_path_alone_is_reported_missing(ansible_env, ssh_inventory, plan
     assert result["summary"]["sources_read"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="module bug reported to the lead: an explicit kern_log_paths entry that does "
-                                       "not exist is silently dropped when another entry matches a file")
 def test_missing_path_next_to_readable_ones_is_reported(ansible_env, ssh_inventory, planted, args):
     missing = str(planted / "no-such-kern.log")
     wanted = dict(args, kern_log_paths=args["kern_log_paths"] + [missing])
