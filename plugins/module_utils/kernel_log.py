@@ -140,7 +140,7 @@ class KernelLogScanner(object):
         if rec is not None and (lineno - rec.line > rec.span or lineno - rec.last > rec.max_gap):
             self._close()
             rec = None
-        if candidate is None or candidate:
+        if candidate is None:
             candidate = self._has_anchor(raw)
         if not candidate and rec is None:
             return

@@ -170,6 +170,9 @@ from ansible_collections.pteguard.remediation.plugins.module_utils.log_scan impo
 )
 
 
+_GREP_MEMORY_LIMIT_KB = 128 * 1024
+
+
 class _Reader(object):
     """Reads each source with run_command (argv lists, LC_ALL=C) and records what it could and could not read."""
 
@@ -274,7 +277,19 @@ class _Reader(object):
                 return False
             self._record(entry, result)
             return True
-        rc, out, err = self._run(grep_argv(grep, path, max_count=self.params["max_matches"]))
+        # grep keeps a whole line in memory; under a cap a pathological line makes it fail instead, and Python
+        # (which cuts lines at 64 KiB) reads that file. The shell text is constant: paths travel as "$@".
+        argv = ["/bin/sh", "-c", 'ulimit -v %d 2>/dev/null; exec "$@"' % _GREP_MEMORY_LIMIT_KB, "grep"]
+        rc, out, err = self._run(argv + grep_argv(grep, path, max_count=self.params["max_matches"]))
+        if rc == 2 and "memory exhausted" in err:
+            try:
+                result = scan_file(path, **self._limits())
+            except LogSourceError as exc:
+                self._unreadable(entry, str(exc))
+                return False
+            entry["note"] = "a line too long for grep's memory cap: read by the Python engine"
+            self._record(entry, result)
+            return True
         if rc not in (0, 1):
             self._unreadable(entry, "%s exited with %d: %s" % (os.path.basename(grep), rc, _last_line(err)))
             return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import resource
 import shutil
 import subprocess
 import threading
@@ -26,6 +27,13 @@ from pteguard.parsers.log_scan import (
 )
 
 GREP_TIMEOUT_SECONDS = 3600
+# GNU grep holds a whole line in memory, doubling its buffer as it grows: a log with a 200 MB "line" (binary junk,
+# a dump without newlines) costs it 400 MB. Capped, it fails with "memory exhausted" and Python reads that file.
+GREP_MEMORY_LIMIT_BYTES = 128 << 20
+
+
+class GrepMemoryError(LogSourceError):
+    """grep ran out of its memory cap on an enormous line."""
 
 
 def find_grep():
@@ -48,6 +56,15 @@ def scan_path(path, engine="auto", max_findings=None, arch=None):
     grep = _grep_for(engine, path)
     if grep is None:
         return scan_file(path, max_findings, arch)
+    try:
+        return _scan_path_grep(path, magic, grep, max_findings, arch)
+    except GrepMemoryError:
+        result = scan_file(path, max_findings, arch)
+        result["summary"]["engine"] = "python (grep hit its memory cap on an enormous line)"
+        return result
+
+
+def _scan_path_grep(path, magic, grep, max_findings, arch):
     scanner = new_scanner(max_findings, arch)
     if magic == b"\x1f\x8b":
         with open_log(path) as handle:
@@ -75,11 +92,15 @@ def scan_stream(stream, engine="auto", max_findings=None, arch=None, name="-"):
     return scanner.finish(engine="grep", lines_known=False)
 
 
+def _limit_memory():
+    resource.setrlimit(resource.RLIMIT_AS, (GREP_MEMORY_LIMIT_BYTES, GREP_MEMORY_LIMIT_BYTES))
+
+
 def _spawn(grep, path, stdin):
     env = dict(os.environ, LC_ALL="C")  # byte-wise matching: fastest, and never fails on invalid UTF-8
     try:
         return subprocess.Popen(grep_argv(grep, path), stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env)
+                                stderr=subprocess.PIPE, env=env, preexec_fn=_limit_memory)
     except OSError as exc:
         raise LogSourceError("%s: cannot run grep: %s" % (path, exc.strerror or exc))
 
@@ -96,6 +117,8 @@ def _finish(proc, name):
         proc.stderr.close()
     if rc not in (0, 1):
         lines = err.decode("utf-8", "replace").strip().splitlines()
+        if lines and "memory exhausted" in lines[-1]:
+            raise GrepMemoryError("%s: a line is too long for grep's memory cap; use --engine python" % name)
         raise LogSourceError("%s: %s" % (name, lines[-1] if lines else "grep failed with exit code %d" % rc))
 
 

@@ -46,3 +46,18 @@ def test_gzip_rotation_agrees(tmp_path):
         out.write(handle.read())
     assert scan_path(str(packed), engine="grep")["findings"] == scan_path(source, engine="python")["findings"]
     assert scan_path(str(packed), engine="python")["findings"] == scan_path(source, engine="python")["findings"]
+
+
+def test_enormous_line_makes_grep_hand_over_to_python(tmp_path):
+    # grep doubles its buffer up to the longest line; past its memory cap the Python engine (64 KiB lines) reads it
+    huge = tmp_path / "junk.log"
+    with open(huge, "wb") as out:
+        block = b"x" * (1 << 20)
+        for _index in range(140):
+            out.write(block)
+        out.write(b" Buffer I/O error on dev sda, logical block 1, async page read\n")
+        with open(next(p for p in FIXTURES if "corpus-045" in p), "rb") as handle:
+            out.write(handle.read())
+    result = scan_path(str(huge), engine="auto")
+    assert result["summary"]["engine"].startswith("python")
+    assert {f["category"] for f in result["findings"]} == {"block_io_error", "storage_device_error"}
