@@ -434,8 +434,8 @@ def _extract(records, disks, taint, host):
         names = finding.get("taint_flags") or []
         if any(n in _DRIVER_TAINTS for n in names) and not finding.get("tainting_modules"):
             _add(facts, "tainting_module", None, ref)
-        if cat in ("block_io_error", "storage_device_error") and finding.get("source") not in ("smartctl",
-                                                                                                "badblocks"):
+        tool_finding = finding.get("source") in ("smartctl", "badblocks")
+        if cat in ("block_io_error", "storage_device_error") and not tool_finding:
             device = _disk_name(finding.get("device"), aliases)
             klass = finding.get("error_class")
             if klass == "media":
@@ -596,8 +596,8 @@ def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host
             "cause": "none", "subject": None, "confidence": confidence, "confidence_word": _word(confidence),
             "rules": [], "evidence": [_ref(f, "kernel_log") for f in significant[:20]],
             "next_steps": _steps("none", None, None),
-            "note": ("no rule matched the %d findings at warning or above" % len(significant)) if significant else
-                    "no finding at warning or above in any source",
+            "note": (("no rule matched the %d findings at warning or above" % len(significant)) if significant
+                     else "no finding at warning or above in any source"),
         })
     return {
         "primary_cause": causes[0]["cause"],

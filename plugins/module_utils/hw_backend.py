@@ -316,13 +316,10 @@ def start_blocker(backend, tracefs, container, lockdown):
 
 
 # --- host probe ----------------------------------------------------------------------------------------------
-# Read-only. The hw_monitor role runs this file on the target with ansible.builtin.script (stdlib only, so the one
-# file is enough there): python3 hw_backend.py --pkg-family debian|redhat [--preference P] [--rasdaemon-package N]
-# [--mcelog-package N]. It prints one JSON object: {backend, reason, notes, rejected, buffer_percent_fix,
-# start_blocker, probe}. Package lookups use local caches only (apt-cache, dpkg-query, rpm, dnf -C): no network.
+# Read-only; the hw_backend_info module runs it on the target with run_command as the runner. Package lookups use
+# local caches only (apt-cache, dpkg-query, rpm, dnf -C): no network.
 
 TRACING_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
-COMMAND_TIMEOUT = 60
 
 
 def _read(path, limit=4 * 1024 * 1024):
@@ -336,21 +333,6 @@ def _read(path, limit=4 * 1024 * 1024):
             return fh.read(limit)
     except (OSError, EOFError):
         return None
-
-
-def _run(argv):
-    """(rc, stdout) of a read-only command; rc None when it cannot run."""
-    import os
-    import subprocess
-
-    env = dict(os.environ)
-    env["LC_ALL"] = "C"
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=env, timeout=COMMAND_TIMEOUT, universal_newlines=True)
-    except (OSError, subprocess.SubprocessError):
-        return None, ""
-    return proc.returncode, proc.stdout
 
 
 def _which(name):
@@ -370,14 +352,14 @@ def _probe_container():
     return ""
 
 
-def _probe_debian_packages(names):
+def _probe_debian_packages(names, run):
     import os
 
     pkgs = dict((n, {"installed": None, "candidate": None, "known": False}) for n in names)
     lists = "/var/lib/apt/lists"
     have_lists = os.path.isdir(lists) and any("_Packages" in f for f in os.listdir(lists))
     if _which("apt-cache"):
-        rc, out = _run([_which("apt-cache"), "policy"] + list(names))
+        rc, out = run([_which("apt-cache"), "policy"] + list(names))
         if rc == 0:
             parsed = parse_apt_policy(out)
             for n in names:
@@ -388,7 +370,7 @@ def _probe_debian_packages(names):
     can_simulate = False
     if dpkg:
         for n in list(names) + ["python3-apt"]:
-            rc, out = _run([dpkg, "-W", "-f", "${db:Status-Abbrev} ${Version}", n])
+            rc, out = run([dpkg, "-W", "-f", "${db:Status-Abbrev} ${Version}", n])
             parts = out.split()
             installed = parts[1] if rc == 0 and len(parts) >= 2 and parts[0].startswith("ii") else None
             if n in pkgs:
@@ -398,17 +380,17 @@ def _probe_debian_packages(names):
     return pkgs, can_simulate
 
 
-def _probe_redhat_packages(names):
+def _probe_redhat_packages(names, run):
     pkgs = dict((n, {"installed": None, "candidate": None, "known": False}) for n in names)
     rpm = _which("rpm")
     if rpm:
         for n in names:
-            rc, out = _run([rpm, "-q", "--qf", "%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", n])
+            rc, out = run([rpm, "-q", "--qf", "%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", n])
             if rc == 0 and out.strip():
                 pkgs[n]["installed"] = out.strip().splitlines()[0]
     dnf = _which("dnf") or _which("yum")
     if dnf:
-        rc, out = _run([dnf, "-q", "-C", "list", "--available"] + list(names))
+        rc, out = run([dnf, "-q", "-C", "list", "--available"] + list(names))
         if rc in (0, 1):  # 1: none of them available in the (present) cache
             for n in names:
                 pkgs[n]["known"] = True
@@ -421,17 +403,22 @@ def _probe_redhat_packages(names):
     return pkgs, True
 
 
-def probe_host(pkg_family, rasdaemon_package="rasdaemon", mcelog_package="mcelog"):
-    """Read this host's facts for decide_backend() (read-only)."""
+def probe_host(pkg_family, run, rasdaemon_package="rasdaemon", mcelog_package="mcelog"):
+    """Read this host's facts for decide_backend() (read-only).
+
+    `run(argv)` runs a read-only command and returns (rc, stdout), rc None
+    when it cannot run: the module passes AnsibleModule.run_command, tests
+    pass their own.
+    """
     import os
 
     if pkg_family not in ("debian", "redhat"):
         raise ProbeError("pkg_family must be debian or redhat, not %r" % pkg_family)
     names = [rasdaemon_package, mcelog_package]
     if pkg_family == "debian":
-        by_name, can_simulate = _probe_debian_packages(names)
+        by_name, can_simulate = _probe_debian_packages(names, run)
     else:
-        by_name, can_simulate = _probe_redhat_packages(names)
+        by_name, can_simulate = _probe_redhat_packages(names, run)
     release = os.uname()[2]
     config_path, config = None, dict((k, None) for k in KERNEL_CONFIG_KEYS)
     for path in ("/boot/config-%s" % release, "/proc/config.gz"):
@@ -457,30 +444,11 @@ def probe_host(pkg_family, rasdaemon_package="rasdaemon", mcelog_package="mcelog
     }
 
 
-def main(argv=None):
-    """Probe this host, decide, print JSON; exit 2 with a one-line error on bad arguments."""
-    import argparse
-    import json
-    import sys
-
-    parser = argparse.ArgumentParser(prog="hw_backend.py", description="Choose the hardware-error backend.")
-    parser.add_argument("--pkg-family", required=True, choices=["debian", "redhat"])
-    parser.add_argument("--preference", default="auto", choices=list(PREFERENCES))
-    parser.add_argument("--rasdaemon-package", default="rasdaemon")
-    parser.add_argument("--mcelog-package", default="mcelog")
-    args = parser.parse_args(argv)
-    try:
-        probe = probe_host(args.pkg_family, args.rasdaemon_package, args.mcelog_package)
-        decision = decide_backend(probe, args.preference)
-    except ProbeError as exc:
-        sys.stderr.write("hw_backend: %s\n" % exc)
-        return 2
+def probe_and_decide(pkg_family, run, preference="auto", rasdaemon_package="rasdaemon", mcelog_package="mcelog"):
+    """Probe this host and decide: the decision, what blocks starting it, and the probe itself."""
+    probe = probe_host(pkg_family, run, rasdaemon_package, mcelog_package)
+    decision = decide_backend(probe, preference)
     decision["start_blocker"] = start_blocker(decision["backend"], probe["tracefs"], probe["container"],
                                               probe["lockdown"])
     decision["probe"] = probe
-    sys.stdout.write(json.dumps(decision, sort_keys=True) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return decision

@@ -39,7 +39,7 @@ def run(argv, env, cwd=None, timeout=COMMAND_TIMEOUT, input_text=None):
     """Run a command to completion with a timeout; return the CompletedProcess (text, never raises on rc)."""
     try:
         return subprocess.run(argv, env=env, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout,
-                              input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL)
+                              input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         pytest.fail("timed out after %ss: %s\n--- stdout tail ---\n%s" % (timeout, " ".join(argv), out[-4000:]))
@@ -77,7 +77,7 @@ def _real_python():
             continue
         try:
             check = subprocess.run([real, "-c", "import sys; print(sys.version_info >= (3, 9))"],
-                                   capture_output=True, text=True, timeout=30)
+                                   capture_output=True, text=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired):
             continue
         if check.returncode == 0 and check.stdout.strip() == "True":

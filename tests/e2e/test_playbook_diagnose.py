@@ -114,7 +114,7 @@ def _kernel_ring_tail(env):
     if dmesg is None:
         return None
     try:
-        proc = subprocess.run([dmesg], capture_output=True, text=True, timeout=60, env=env)
+        proc = subprocess.run([dmesg], capture_output=True, text=True, timeout=60, env=env, check=False)
     except subprocess.TimeoutExpired:
         return None
     lines = proc.stdout.splitlines()

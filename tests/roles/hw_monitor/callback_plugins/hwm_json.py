@@ -30,8 +30,11 @@ class CallbackModule(CallbackBase):
         if self.plays:
             self.plays[-1]["tasks"].append({"task": {"name": task.get_name()}, "hosts": {}})
 
-    v2_playbook_on_task_start = lambda self, task, is_conditional: self._task_start(task)  # noqa: E731
-    v2_playbook_on_handler_task_start = lambda self, task: self._task_start(task)  # noqa: E731
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._task_start(task)
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._task_start(task)
 
     def _record(self, result, **extra):
         if not self.plays or not self.plays[-1]["tasks"]:

@@ -245,24 +245,22 @@ def test_tracefs_state_and_start_blocker():
     assert start_blocker("mcelog", "absent", "", None) is None
 
 
-# --- the probe entry point the role runs on the host --------------------------------------------------------
+# --- the probe on this machine, with a real command runner ------------------------------------------------
 
-def test_main_rejects_bad_arguments_without_a_traceback(capsys):
+def _run(argv):
+    import subprocess
+
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    except OSError:
+        return None, ""
+    return proc.returncode, proc.stdout
+
+
+def test_probe_on_this_machine_is_complete_and_decidable():
     from ansible_collections.pteguard.remediation.plugins.module_utils import hw_backend
 
-    with pytest.raises(SystemExit) as exc:
-        hw_backend.main(["--pkg-family", "gentoo"])
-    assert exc.value.code == 2
-    assert "invalid choice" in capsys.readouterr().err
-
-
-def test_probe_host_on_this_machine_is_complete_and_decidable(capsys):
-    import json
-
-    from ansible_collections.pteguard.remediation.plugins.module_utils import hw_backend
-
-    assert hw_backend.main(["--pkg-family", "debian"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = hw_backend.probe_and_decide("debian", _run)
     assert out["backend"] in ("rasdaemon", "mcelog", "none")
     assert out["reason"].startswith(out["backend"] + ":")
     probe = out["probe"]
@@ -270,4 +268,4 @@ def test_probe_host_on_this_machine_is_complete_and_decidable(capsys):
     assert probe["tracefs"] in ("mounted", "not_mounted", "absent")
     assert set(probe["packages"]) == {"rasdaemon", "mcelog"}
     with pytest.raises(ProbeError, match="pkg_family"):
-        hw_backend.probe_host("slackware")
+        hw_backend.probe_host("slackware", _run)
