@@ -134,3 +134,22 @@ def test_cli_up_status_down_with_a_container(lab_image, tmp_path, capsys):
         assert cli.main(["--state", state, "down"]) == 0
     assert cli.main(["--state", state, "status"]) == 0
     assert "no lab is up" in capsys.readouterr().out
+
+
+def test_cli_up_inject_down_with_a_vm(lab_image, tmp_path, capsys):
+    """What a user runs: a VM up, a fault injected and shown, the lab down, nothing left."""
+    state = str(tmp_path / "s")
+    assert cli.main(["--state", state, "up", "--vms", "1"]) == 0
+    try:
+        capsys.readouterr()
+        assert cli.main(["--state", state, "inject", "hwpoison-madvise"]) == 0
+        out = capsys.readouterr().out
+        assert "injected hwpoison-madvise into vm1" in out
+        assert re.search(r"Memory failure: 0x[0-9a-f]+: recovery action for dirty LRU page: Recovered", out)
+        assert cli.main(["--state", state, "inject", "kdump-sysrq"]) == 2
+        assert "no crash kernel memory reserved" in capsys.readouterr().err
+        assert cli.main(["--state", state, "inventory"]) == 0
+        assert '"ansible_port"' in capsys.readouterr().out
+    finally:
+        assert cli.main(["--state", state, "down"]) == 0
+    assert _qemu_pids_for(tmp_path / "s") == []

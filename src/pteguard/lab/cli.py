@@ -1,7 +1,7 @@
 """`pteguard lab` subcommand: a disposable fleet on one machine and real faults.
 
     pteguard lab build [--force]             build (or reuse) the cached image
-    pteguard lab up [--vms N] [--containers N]
+    pteguard lab up [--vms N] [--containers N] [--kdump]
     pteguard lab status
     pteguard lab kinds                        list the fault kinds
     pteguard lab inject KIND [--vm NAME] [--json]
@@ -78,7 +78,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     accel = probe_accel(image) if args.vms else "tcg"
     started = time.monotonic()
     names = ["vm%d" % (i + 1) for i in range(args.vms)]
-    vms = boot_vms(image, names, sdir, accel=accel, detach=True) if names else []
+    kdump = {"memory_mb": injectors.KDUMP_MEMORY_MB, "extra_cmdline": injectors.KDUMP_CMDLINE}
+    overrides = {n: kdump for n in names} if args.kdump else {}
+    vms = boot_vms(image, names, sdir, accel=accel, detach=True, overrides=overrides) if names else []
     state["vms"] = [vm.to_dict() for vm in vms]
     _save(sdir, state)
     cts = []
@@ -120,7 +122,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_kinds(args: argparse.Namespace) -> int:
     for kind, func in injectors.INJECTORS.items():
         doc = (func.__doc__ or "").strip().splitlines()[0]
-        _say("%-22s %s%s" % (kind, doc, "  [kills the guest]" if kind in injectors.DESTRUCTIVE else ""))
+        note = "  [kills the guest]" if kind in injectors.DESTRUCTIVE else ""
+        note += "  [needs `up --kdump`]" if kind in injectors.NEEDS_KDUMP else ""
+        _say("%-22s %s%s" % (kind, doc, note))
     return 0
 
 
@@ -236,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("up", help="boot lab VMs and containers")
     p.add_argument("--vms", type=int, default=1)
     p.add_argument("--containers", type=int, default=0)
+    p.add_argument("--kdump", action="store_true", help="reserve crash kernel memory (for kdump-sysrq)")
     p.set_defaults(func=cmd_up)
     sub.add_parser("status", help="show the lab's hosts").set_defaults(func=cmd_status)
     sub.add_parser("kinds", help="list fault kinds").set_defaults(func=cmd_kinds)

@@ -125,8 +125,11 @@ def mce_corrected_from_monitor(vm: VM, timeout: float = 60.0) -> Injection:
 def _hold_page(vm: VM, seconds: int = 120) -> tuple[int, int]:
     """Start a guest process that owns one dirty page; returns (pid, pfn)."""
     push_helpers(vm)
-    pid = int(vm.ssh("nohup %s hold-page %d > /run/pteguard-hold.out 2>&1 < /dev/null & echo $!"
-                     % (VICTIM, seconds)).stdout.strip())
+    out = vm.ssh("nohup %s hold-page %d > /run/pteguard-hold.out 2>&1 < /dev/null & echo $!"
+                 % (VICTIM, seconds)).stdout.strip()
+    if not out.isdigit():
+        raise LabError("[%s] could not start the page-holding helper: %r" % (vm.name, out))
+    pid = int(out)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         out = vm.ssh("cat /run/pteguard-hold.out", check=False).stdout
@@ -401,6 +404,9 @@ def kdump_sysrq_crash(vm: VM, timeout: float = 300.0) -> Injection:
     """
     _require_vm(vm)
     started = time.monotonic()
+    if vm.ssh("cat /sys/kernel/kexec_crash_size").stdout.strip() in ("", "0"):
+        raise LabError("[%s] no crash kernel memory reserved: boot the VM with %s and %d MB "
+                       "(`pteguard lab up --kdump`)" % (vm.name, KDUMP_CMDLINE, KDUMP_MEMORY_MB))
     vm.ssh(
         "set -e; k=$(uname -r); kexec -p /boot/vmlinuz-$k --initrd=/boot/initrd.img-$k "
         "--append='root=/dev/vda rw console=ttyS0,115200 net.ifnames=0 mitigations=off panic=1 "
