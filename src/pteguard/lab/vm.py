@@ -11,9 +11,13 @@ import atexit
 import ctypes
 import json
 import os
+import hashlib
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -127,14 +131,19 @@ class VM:
     extra_cmdline: str = ""
     pid: int | None = None
     started_at: float | None = None
+    incoming: str | None = None
     _proc: subprocess.Popen | None = field(default=None, repr=False, compare=False)
     _master: subprocess.Popen | None = field(default=None, repr=False, compare=False)
 
     # --- construction and persistence ------------------------------------
     @classmethod
     def create(cls, image: Image, name: str, workdir: Path | str, accel: str | None = None,
-               memory_mb: int = 512, extra_cmdline: str = "") -> "VM":
-        """A new VM with its own overlay in workdir/name (not started)."""
+               memory_mb: int = 512, extra_cmdline: str = "", template: "Template | None" = None) -> "VM":
+        """A new VM with its own overlay in workdir/name (not started).
+
+        With a template the overlay sits on the template's disk and start() restores
+        the template's saved, already booted guest instead of booting.
+        """
         require_tools(QEMU, "qemu-img", "ssh")
         wd = Path(workdir) / name
         wd.mkdir(parents=True, exist_ok=True)
@@ -142,10 +151,14 @@ class VM:
             raise LabError("lab work directory path too long for unix sockets: %s" % wd)
         overlay = wd / "overlay.qcow2"
         overlay.unlink(missing_ok=True)
-        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), str(overlay)],
+        backing = template.disk if template else image.disk
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(backing), str(overlay)],
             timeout=60)
+        if template:
+            accel, memory_mb, extra_cmdline = template.accel, template.memory_mb, template.extra_cmdline
         return cls(name=name, image_root=str(image.root), workdir=str(wd), port=free_port(),
-                   accel=accel or probe_accel(image), memory_mb=memory_mb, extra_cmdline=extra_cmdline)
+                   accel=accel or probe_accel(image), memory_mb=memory_mb, extra_cmdline=extra_cmdline,
+                   incoming=str(template.state) if template else None)
 
     @property
     def image(self) -> Image:
@@ -169,7 +182,8 @@ class VM:
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in
-                ("name", "image_root", "workdir", "port", "accel", "memory_mb", "extra_cmdline", "pid", "started_at")}
+                ("name", "image_root", "workdir", "port", "accel", "memory_mb", "extra_cmdline", "pid", "started_at",
+                 "incoming")}
 
     @classmethod
     def from_dict(cls, data: dict) -> "VM":
@@ -192,7 +206,7 @@ class VM:
             "-qmp", "unix:%s,server=on,wait=off" % self.qmp_socket,
             "-monitor", "unix:%s,server=on,wait=off" % self.hmp_socket,
             "-no-reboot",
-        ]
+        ] + (["-incoming", "exec:cat %s" % shlex.quote(self.incoming)] if self.incoming else [])
 
     def start(self, detach: bool = False) -> None:
         """Start QEMU. detach=True lets the guest outlive this process (lab up)."""
@@ -219,6 +233,27 @@ class VM:
         time.sleep(0.3)
         if not self.running():
             raise LabError("QEMU for %s exited at once:\n%s" % (self.name, tail_file(self.wd / "qemu.log")))
+        if self.incoming:
+            self._resume_restored()
+
+    def _resume_restored(self, timeout: float = 60.0) -> None:
+        """Wait for the saved state to load, then let the (saved while stopped) guest run."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise LabError("QEMU for %s exited while restoring its template:\n%s"
+                               % (self.name, tail_file(self.wd / "qemu.log")))
+            try:
+                status = self.qmp("query-status")["status"]
+                if status == "running":
+                    return
+                if status in ("paused", "postmigrate") and self.qmp("query-migrate").get("status") == "completed":
+                    self.qmp("cont")
+                    continue
+            except LabError:
+                pass
+            time.sleep(0.2)
+        raise LabError("VM %s: restoring its template did not finish in %.0fs" % (self.name, timeout))
 
     def running(self) -> bool:
         if self._proc is not None:
@@ -320,6 +355,9 @@ class VM:
             time.sleep(1)
         if master:
             self.open_master()
+        if self.incoming:
+            # A restored guest's clock stands where the template was saved.
+            self.ssh("date -s @%d > /dev/null" % int(time.time()), check=False, timeout=30)
         return time.time() - (self.started_at or time.time())
 
     def close_master(self) -> None:
@@ -420,22 +458,137 @@ class VM:
         return self.ssh("journalctl -k -b --no-pager -o short-precise", timeout=timeout).stdout
 
 
+@dataclass(frozen=True)
+class Template:
+    """A booted guest saved right after SSH answered: disk overlay plus migration state.
+
+    Restoring it takes seconds instead of a boot. Cached next to the image, keyed by
+    the QEMU version and everything that must match between save and restore.
+    """
+
+    root: Path
+    accel: str
+    memory_mb: int
+    extra_cmdline: str
+
+    @property
+    def disk(self) -> Path:
+        return self.root / "disk.qcow2"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.bin"
+
+    def complete(self) -> bool:
+        return (self.root / "ok").is_file() and self.disk.is_file() and self.state.is_file()
+
+
+def snapshots_enabled() -> bool:
+    return os.environ.get("PTEGUARD_LAB_SNAPSHOT", "1") != "0"
+
+
+def _template_key(accel: str, memory_mb: int, extra_cmdline: str) -> str:
+    version = run([QEMU, "--version"], timeout=30).stdout.splitlines()[0]
+    text = "\0".join([version, accel, str(memory_mb), kernel_cmdline(extra_cmdline), CPU, "template-1"])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def get_template(image: Image, accel: str, memory_mb: int = 512, extra_cmdline: str = "",
+                 workdir: Path | str | None = None, timeout: float = BOOT_TIMEOUT) -> Template:
+    """The cached template for these settings, made (one boot) when missing."""
+    import fcntl
+    import tempfile
+
+    key = _template_key(accel, memory_mb, extra_cmdline)
+    tpl = Template(image.root / "templates" / key, accel, memory_mb, extra_cmdline)
+    if tpl.complete():
+        return tpl
+    tpl.root.parent.mkdir(parents=True, exist_ok=True)
+    with open(tpl.root.parent / (".lock-" + key), "a+") as lock:
+        deadline = time.monotonic() + timeout + 120
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LabError("another process holds the lab template lock %s too long" % key) from None
+                time.sleep(1)
+        if tpl.complete():
+            return tpl
+        if workdir:
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="tpl-", dir=workdir or None))
+        vm = VM.create(image, "template", work, accel=accel, memory_mb=memory_mb, extra_cmdline=extra_cmdline)
+        try:
+            vm.start()
+            vm.wait_ssh(timeout, master=False)
+            vm.ssh("sync", timeout=60)
+            tmp = tpl.root.with_name(key + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            vm.qmp("stop")
+            vm.qmp("migrate", {"uri": "exec:cat > %s" % shlex.quote(str(tmp / "state.bin"))})
+            end = time.monotonic() + 120
+            status = ""
+            while time.monotonic() < end:
+                status = str((vm.qmp("query-migrate") or {}).get("status", ""))
+                if status in ("completed", "failed", "cancelled"):
+                    break
+                time.sleep(0.2)
+            if status != "completed":
+                raise LabError("saving the lab template failed (migration %s)" % (status or "timed out"))
+            vm.stop()
+            shutil.move(str(vm.wd / "overlay.qcow2"), str(tmp / "disk.qcow2"))
+            (tmp / "ok").write_text("%s\n" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            shutil.rmtree(tpl.root, ignore_errors=True)
+            tmp.rename(tpl.root)
+        finally:
+            vm.stop()
+            shutil.rmtree(work, ignore_errors=True)
+    return tpl
+
+
 def boot_vms(image: Image, names: Sequence[str], workdir: Path | str, accel: str | None = None,
              timeout: float = BOOT_TIMEOUT, detach: bool = False, extra_cmdline: str = "",
-             overrides: dict[str, dict] | None = None) -> list[VM]:
+             overrides: dict[str, dict] | None = None, snapshot: bool | None = None) -> list[VM]:
     """Create and boot several VMs in parallel; all answer SSH or all are stopped.
 
     overrides maps a VM name to VM.create keyword arguments (memory_mb, extra_cmdline).
+    With snapshot (default: on unless PTEGUARD_LAB_SNAPSHOT=0) each distinct setting
+    boots once into a cached template and every VM restores it (seconds, not a boot);
+    a template that fails to restore is dropped and the VMs boot normally.
     """
     accel = accel or probe_accel(image)
     overrides = overrides or {}
-    vms = [VM.create(image, n, workdir, accel=accel, **{"extra_cmdline": extra_cmdline, **overrides.get(n, {})})
-           for n in names]
+    settings = {n: {"memory_mb": 512, "extra_cmdline": extra_cmdline, **overrides.get(n, {})} for n in names}
+    templates: dict[str, Template] = {}
+    if snapshot if snapshot is not None else snapshots_enabled():
+        distinct = {(s["memory_mb"], s["extra_cmdline"]) for s in settings.values()}
+        with ThreadPoolExecutor(max_workers=max(1, len(distinct))) as pool:
+            made = dict(zip(distinct, pool.map(
+                lambda ms: get_template(image, accel, ms[0], ms[1], workdir, timeout), distinct)))
+        templates = {n: made[(s["memory_mb"], s["extra_cmdline"])] for n, s in settings.items()}
+    try:
+        return _boot(image, names, workdir, accel, timeout, detach, settings, templates)
+    except LabError as exc:
+        if not templates:
+            raise
+        print("pteguard lab: restoring from templates failed (%s); booting normally" % str(exc).splitlines()[0],
+              file=sys.stderr)
+        for tpl in set(templates.values()):
+            shutil.rmtree(tpl.root, ignore_errors=True)
+        return _boot(image, names, workdir, accel, timeout, detach, settings, {})
+
+
+def _boot(image: Image, names: Sequence[str], workdir: Path | str, accel: str, timeout: float, detach: bool,
+          settings: dict[str, dict], templates: dict[str, Template]) -> list[VM]:
+    vms = [VM.create(image, n, workdir, accel=accel, template=templates.get(n), **settings[n]) for n in names]
     try:
         for vm in vms:  # started from this thread: the parent-death signal follows it
             vm.start(detach=detach)
         with ThreadPoolExecutor(max_workers=max(1, len(vms))) as pool:
-            list(pool.map(lambda v: v.wait_ssh(timeout, master=not detach), vms))
+            list(pool.map(lambda v: v.wait_ssh(timeout if not v.incoming else 60, master=not detach), vms))
     except BaseException:
         stop_all(vms)
         raise
