@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Build the pteguard lab image: Debian 12 (bookworm) rootfs with the test
 # tooling installed in a chroot (not in a guest), the test-only kernel module
 # built against the headers of the kernel the lab boots, an SSH key pair, and
@@ -19,7 +19,7 @@ SUITE=bookworm
 ROOT="$OUT/rootfs"
 
 BASE_PKGS=systemd,systemd-sysv,udev,dbus,openssh-server,python3,sudo,linux-image-amd64,initramfs-tools,kmod,procps,iproute2,ca-certificates
-TOOL_PKGS="rasdaemon fio smartmontools gdb binutils dmsetup kexec-tools grub-pc memtest86+ gcc make libc6-dev"
+TOOL_PKGS=(rasdaemon fio smartmontools gdb binutils dmsetup kexec-tools grub-pc memtest86+ gcc make libc6-dev)
 
 log() { printf '[build-image %(%H:%M:%S)T] %s\n' -1 "$*"; }
 
@@ -33,6 +33,7 @@ mkdir -p "$OUT"
 # Run a command inside the rootfs with /proc, /sys, /dev mounted in a private
 # mount namespace: the mounts vanish with the namespace, even on failure.
 in_root() {
+    # shellcheck disable=SC2016  # $1/$@ belong to the inner sh, not to this script
     unshare --mount --propagation private -- /bin/sh -ec '
         R=$1; shift
         mount -t proc proc "$R/proc"
@@ -59,11 +60,11 @@ mkdir -p "$ROOT/etc/initramfs-tools/conf.d"
 echo 'MODULES=list' >"$ROOT/etc/initramfs-tools/conf.d/pteguard-lab.conf"
 printf '%s\n' virtio_pci virtio_blk virtio_net ext4 >>"$ROOT/etc/initramfs-tools/modules"
 
-KVER=$(ls "$ROOT/lib/modules" | sort -V | tail -n 1)
+KVER=$(find "$ROOT/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
 [ -n "$KVER" ] || { echo "build-image.sh: no kernel installed in rootfs" >&2; exit 1; }
 log "kernel $KVER; installing tooling in the chroot"
 in_root apt-get -o Acquire::Retries=3 -q update >"$OUT/apt.log" 2>&1
-in_root apt-get -q -y --no-install-recommends install $TOOL_PKGS "linux-headers-$KVER" >>"$OUT/apt.log" 2>&1 \
+in_root apt-get -q -y --no-install-recommends install "${TOOL_PKGS[@]}" "linux-headers-$KVER" >>"$OUT/apt.log" 2>&1 \
     || { tail -n 30 "$OUT/apt.log" >&2; exit 1; }
 in_root update-initramfs -u -k "$KVER" >>"$OUT/apt.log" 2>&1
 in_root apt-get clean

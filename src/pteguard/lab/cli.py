@@ -172,7 +172,7 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     if not args.command:
         _say(shlex.join(a for a in argv if a != "true"))
         return 0
-    return subprocess.run(argv, timeout=args.timeout, stdin=subprocess.DEVNULL).returncode
+    return subprocess.run(argv, timeout=args.timeout, stdin=subprocess.DEVNULL, check=False).returncode
 
 
 def inventory(state: dict) -> dict:

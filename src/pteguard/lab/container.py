@@ -149,7 +149,7 @@ class Container:
                                % (self.name, self.address, self.port, timeout, tail_file(self.wd / "nspawn.log")))
             try:
                 proc = subprocess.run(self.ssh_argv("true"), stdin=subprocess.DEVNULL, capture_output=True,
-                                      timeout=min(10, left + 1))
+                                      timeout=min(10, left + 1), check=False)
                 if proc.returncode == 0:
                     return time.time() - (self.started_at or time.time())
             except subprocess.TimeoutExpired:

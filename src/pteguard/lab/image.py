@@ -48,7 +48,7 @@ def cache_dir() -> Path:
 def build_inputs(assets: Path) -> list[Path]:
     """Files whose content defines the image (guest helpers are pushed at run time instead)."""
     files = [assets / "build-image.sh"]
-    files += sorted(p for p in (assets / "kmod").iterdir() if p.is_file() and p.suffix in (".c", ".h", "") )
+    files += sorted(p for p in (assets / "kmod").iterdir() if p.is_file() and p.suffix in (".c", ".h", ""))
     return files
 
 
@@ -211,6 +211,7 @@ def _build(assets: Path, image: Image, timeout: float, log: Callable[[str], None
                 stdin=subprocess.DEVNULL,
                 timeout=timeout,
                 start_new_session=True,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise LabError("image build timed out after %.0fs; log: %s" % (timeout, logfile)) from exc

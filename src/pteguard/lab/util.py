@@ -50,6 +50,7 @@ def run(
             timeout=timeout,
             env=env,
             stdin=None if input_text is not None else subprocess.DEVNULL,
+            check=False,
         )
     except FileNotFoundError as exc:
         raise LabError("command not found: %s" % argv[0]) from exc
@@ -67,7 +68,7 @@ _ports_given: set[int] = set()
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on host right now, never the same one twice in this process."""
-    for _ in range(50):
+    for _attempt in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((host, 0))
             port = sock.getsockname()[1]

@@ -347,7 +347,8 @@ class VM:
                                % (self.name, self.port, timeout, tail_file(self.serial_log)))
             argv = self._ssh_base("none") + ["-o", "ConnectTimeout=5", "root@127.0.0.1", "true"]
             try:
-                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=min(20, left + 1))
+                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=min(20, left + 1),
+                                      check=False)
                 if proc.returncode == 0:
                     break
             except subprocess.TimeoutExpired:
@@ -400,7 +401,7 @@ class VM:
                             {"execute": execute, **({"arguments": arguments} if arguments else {})}):
                     fh.write(json.dumps(cmd).encode() + b"\n")
                     fh.flush()
-                    for _ in range(1000):
+                    for _line in range(1000):
                         line = fh.readline()
                         if not line:
                             if execute == "quit" and cmd["execute"] == "quit":
