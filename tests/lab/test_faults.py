@@ -199,6 +199,49 @@ def test_mce_fatal_panics_guest(fault_vms, record_time):
     assert not vm.running()
 
 
+# --- what pteguard makes of it ---------------------------------------------------------------
+
+def test_pteguard_diagnose_names_the_memory_faults(fault_vms, lab_workdir):
+    """The machine checks and memory failures above, through the real `pteguard diagnose` over SSH."""
+    from lab_support import diagnose, findings
+
+    vm = _vm(fault_vms, "fault-mce")
+    reports, _rows = diagnose([vm], lab_workdir, "memory")
+    report = reports["lab-fault-mce"]
+    corrected = [f for f in findings(report, "memory_error_corrected") if f.get("mce_status") == "0x9c00004000010090"]
+    assert corrected and corrected[0]["bank"] == 7 and corrected[0]["cpu"] == 0
+    assert corrected[0]["mce"]["mcacod_class"] == "memory_controller"
+    offlined = findings(report, "memory_page_offlined")
+    assert any(f.get("result") == "recovered" and f.get("pfn") for f in offlined)
+    assert any(f.get("process", "").startswith("pteguard-lab-vi") and f.get("pid") for f in offlined)
+    assert any(f.get("signature") == "memory_failure_injected" for f in offlined)
+    assert report["diagnosis"]["primary_cause"] == "faulty_memory", report["diagnosis"]["causes"][:2]
+
+
+def test_pteguard_analyze_reads_the_fatal_machine_check_from_the_console(fault_vms, tmp_path):
+    """A guest that died can't be asked: its serial console capture is what an SRE has. Triage it offline."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    vm = fault_vms["vms"]["fault-fatal"]
+    if vm.running():
+        pytest.skip("fault-fatal is still running: the fatal machine check test did not run first")
+    capture = tmp_path / "console.log"
+    capture.write_text(vm.serial_text())
+    pteguard = os.path.join(os.path.dirname(sys.executable), "pteguard")
+    proc = subprocess.run([pteguard, "analyze", "--format", "json", str(capture)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 1, proc.stderr
+    found = json.loads(proc.stdout)["sources"][0]["findings"]
+    fatal = [f for f in found if f.get("mce_status") == "0xbe00000000000090"]
+    assert fatal and fatal[0]["category"] == "memory_error_uncorrected" and fatal[0]["severity"] == "critical"
+    assert fatal[0]["mce"]["processor_context_corrupt"] is True
+    panic = [f for f in found if f["category"] == "kernel_panic"]
+    assert panic and panic[0]["machine_check"] is True
+
+
 # --- kdump (fault-mce, last: the guest reboots into its crash kernel) -------------------------
 
 def test_kdump_sysrq_crash_dump_found_in_crash_kernel(fault_vms, record_time):

@@ -15,13 +15,13 @@ import sys
 
 import pytest
 
+from lab_support import diagnose, findings
 from pteguard.lab import injectors
 from pteguard.lab.cli import inventory
 
 pytestmark = pytest.mark.lab
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PTEGUARD = os.path.join(os.path.dirname(sys.executable), "pteguard")
 DIAGNOSE_TIMEOUT = 900
 
 
@@ -30,32 +30,6 @@ def _vm(fault_vms, name):
     if not vm.running():
         pytest.fail("%s is not running (an earlier lab test stopped it?)" % name)
     return vm
-
-
-def diagnose(vms, workdir, label):
-    """Run the real CLI on these VMs; returns {host: report} and the CLI's JSON rows."""
-    run_dir = workdir / ("diagnose-" + label)
-    run_dir.mkdir()
-    inv = run_dir / "inventory.json"
-    inv.write_text(json.dumps(inventory({"vms": [vm.to_dict() for vm in vms], "containers": []})))
-    env = dict(os.environ, ANSIBLE_HOME=str(run_dir / "ansible-home"))
-    proc = subprocess.run(
-        [PTEGUARD, "diagnose", "-i", str(inv), "--format", "json", "--fail-on", "never",
-         "--report-dir", str(run_dir / "reports"), "--work-dir", str(run_dir / "runs"),
-         "--timeout", str(DIAGNOSE_TIMEOUT - 60)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=DIAGNOSE_TIMEOUT, check=False)
-    assert proc.returncode == 0, "pteguard diagnose failed (%d): %s %s" % (proc.returncode, proc.stderr, proc.stdout)
-    rows = json.loads(proc.stdout)["hosts"]
-    reports = {}
-    for row in rows:
-        assert row["status"] == "ok", row
-        with open(row["report"]) as handle:
-            reports[row["host"]] = json.load(handle)
-    return reports, rows
-
-
-def findings(report, category):
-    return [f for f in report["kernel_log"]["findings"] if f["category"] == category]
 
 
 @pytest.fixture(scope="module")
