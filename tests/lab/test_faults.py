@@ -252,3 +252,24 @@ def test_kdump_sysrq_crash_dump_found_in_crash_kernel(fault_vms, record_time):
     assert inj.details["vmcore"], inj.output
     assert "sysrq: Trigger a crash" in inj.kernel_log
     assert "Kernel panic - not syncing: sysrq triggered crash" in inj.kernel_log
+
+
+def test_pteguard_diagnose_reads_the_crashed_kernels_log_from_var_crash(fault_vms, lab_workdir):
+    """After kdump, the crashed kernel's log lives in the dump; kdump-tools keeps it as /var/crash/<stamp>/dmesg.<stamp>."""
+    from lab_support import diagnose
+
+    vm = _vm(fault_vms, "fault-mce")
+    if "reset_devices" not in vm.ssh("cat /proc/cmdline").stdout:
+        pytest.skip("fault-mce is not in its crash kernel: the kdump test did not run first")
+    stamp = "202611250000"
+    vm.ssh("mkdir -p /var/crash/{0} && vmcore-dmesg /proc/vmcore > /var/crash/{0}/dmesg.{0}".format(stamp),
+           timeout=180)
+    reports, _rows = diagnose([vm], lab_workdir, "kdump")
+    report = reports["lab-fault-mce"]
+    crash = [f for f in report["kernel_log"]["findings"] if f.get("source", "").startswith("/var/crash/")]
+    assert any(f["category"] == "kernel_panic" and f.get("reason") == "sysrq triggered crash" for f in crash), crash
+    read = [src for src in report["kernel_log"]["sources"] if src["name"] == "crash"]
+    assert read and read[0]["status"] == "read" and read[0]["path"].endswith("dmesg." + stamp)
+    # the crash kernel's own log (the journal of this boot) is not the crashed one: only /var/crash holds the panic
+    assert not [f for f in report["kernel_log"]["findings"]
+                if f["category"] == "kernel_panic" and not f.get("source", "").startswith("/var/crash/")]
