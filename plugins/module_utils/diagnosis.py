@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from .pte_values import PteValueError, analyze_finding
 from .signatures import CATEGORIES, SEVERITY_RANK
-from .taint import decode_taint_letters, decode_taint_mask
+from .host_state import decode_taint
+from .taint import decode_taint_letters
 
 CAUSES = ("faulty_memory", "driver_dma_corruption", "disk_media", "storage_link_or_controller", "kernel_bug",
           "firmware_or_power")
@@ -258,7 +259,7 @@ def _taint_names(taint):
     if isinstance(taint, int):
         if taint < 0:
             raise DiagnosisInputError("taint mask must be non-negative")
-        return decode_taint_mask(taint)["flags"]
+        return decode_taint(taint)["names"]
     if isinstance(taint, str):
         text = taint.strip()
         if text.isdigit():

@@ -50,24 +50,6 @@ def decode_taint(value) -> dict:
     }
 
 
-def taint_from_letters(text: str) -> dict:
-    """Decode the letters of an oops "Tainted: G    B   W  O" string (or "Not tainted")."""
-    if not isinstance(text, str):
-        raise HostStateParseError("taint letters must be a string")
-    if "not tainted" in text.lower():
-        return decode_taint(0)
-    body = text.split(":", 1)[1] if ":" in text else text
-    by_letter = dict((letter, bit) for bit, letter, _n, _m, _h in TAINT_BITS)
-    value = 0
-    for ch in body.strip():
-        if ch in ("G", " ", "\t"):
-            continue
-        if ch not in by_letter:
-            break  # start of the kernel version or other trailing text
-        value |= 1 << by_letter[ch]
-    return decode_taint(value)
-
-
 def parse_meminfo(data) -> dict:
     """Parse /proc/meminfo into {key: kB} and pull out HardwareCorrupted."""
     if isinstance(data, bytes):

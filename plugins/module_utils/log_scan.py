@@ -21,7 +21,7 @@ import re
 from bisect import bisect_right
 from itertools import accumulate
 
-from .kernel_log import KernelLogScanner
+from .kernel_log import ANCHORS_BYTES, KernelLogScanner
 from .signatures import ANCHORS, MAX_RECORD_LINES, SEVERITY_RANK
 
 MAX_LINE_BYTES = 65536
@@ -80,12 +80,7 @@ def scan_lines(lines, max_findings=None, arch=None):
     return scanner.finish(engine="python")
 
 
-def scan_text(text, max_findings=None, arch=None):
-    """Scan a whole log held in memory (str or bytes)."""
-    return scan_lines(text.splitlines(), max_findings, arch)
-
-
-_ANCHORS_BY_TYPE = {bytes: tuple(a.encode("ascii") for a in ANCHORS), str: ANCHORS}
+_ANCHORS_BY_TYPE = {bytes: ANCHORS_BYTES, str: ANCHORS}
 
 
 def feed_block(scanner, lines, block, first_lineno):

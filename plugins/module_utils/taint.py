@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: pteguard contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Kernel taint flags: the letters of "Tainted:" and the /proc/sys/kernel/tainted bitmask.
+"""Kernel taint flags: the table, and the letters of an oops's "Tainted:" (host_state.py decodes the bitmask).
 
 Table from Documentation/admin-guide/tainted-kernels.rst and kernel/panic.c taint_flags.
 """
@@ -31,9 +31,8 @@ TAINT_BITS = (
     (18, "N", "test", "an in-kernel test has been run", None),
     (19, "J", "fwctl_mutation", "userspace used a mutating debug operation in fwctl", "firmware"),
 )
-TAINT_FLAGS = tuple((bit, letter, name) for bit, letter, name, _meaning, _hint in TAINT_BITS)
 
-_BY_LETTER = dict((letter, name) for _bit, letter, name in TAINT_FLAGS)
+_BY_LETTER = dict((letter, name) for _bit, letter, name, _meaning, _hint in TAINT_BITS)
 
 
 def decode_taint_letters(text: str) -> list:
@@ -47,12 +46,3 @@ def decode_taint_letters(text: str) -> list:
         if name and name not in names:
             names.append(name)
     return names
-
-
-def decode_taint_mask(mask: int) -> dict:
-    """Decode the /proc/sys/kernel/tainted bitmask into letters and names."""
-    mask = int(mask)
-    names = [name for bit, _letter, name in TAINT_FLAGS if mask >> bit & 1]
-    letters = "".join(letter for bit, letter, _name in TAINT_FLAGS if mask >> bit & 1)
-    known = sum(1 << bit for bit, _letter, _name in TAINT_FLAGS)
-    return {"mask": mask, "letters": letters, "flags": names, "unknown_bits": mask & ~known}

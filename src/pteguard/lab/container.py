@@ -8,7 +8,6 @@ NEVER inject faults into a container: its kernel is the host's.
 
 from __future__ import annotations
 
-import atexit
 import os
 import signal
 import subprocess
@@ -18,27 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .image import Image
-from .util import LabError, free_port, pid_alive, require_tools, run, tail_file
+from .util import LabError, LiveGuests, free_port, pid_alive, require_tools, run, tail_file
 
 BOOT_TIMEOUT = 60.0
 
-_live_lock = threading.Lock()
-_live: dict[int, "Container"] = {}
+_live = LiveGuests()
 _addr_lock = threading.Lock()
 _next_addr = [10]
-
-
-def _kill_live() -> None:
-    with _live_lock:
-        items = list(_live.values())
-    for ct in items:
-        try:
-            ct.stop(timeout=5)
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
-            pass
-
-
-atexit.register(_kill_live)
 
 
 def next_loopback_address() -> str:
@@ -115,8 +100,7 @@ class Container:
         self.pid = self._proc.pid
         self.started_at = time.time()
         if not detach:
-            with _live_lock:
-                _live[id(self)] = self
+            _live.add(self)
 
     def running(self) -> bool:
         if self._proc is not None:
@@ -174,8 +158,7 @@ class Container:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-        with _live_lock:
-            _live.pop(id(self), None)
+        _live.discard(self)
         if self.running():
             raise LabError("container %s (pid %s) did not stop" % (self.name, self.pid))
 

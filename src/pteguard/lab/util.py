@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -108,3 +109,29 @@ def tail_file(path: os.PathLike[str] | str, lines: int = 30) -> str:
             return "".join(fh.readlines()[-lines:])
     except OSError:
         return ""
+
+
+class LiveGuests:
+    """Guests (VMs, containers) started by this process, stopped at interpreter exit if still running."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._guests: dict[int, object] = {}
+        atexit.register(self.stop_all)
+
+    def add(self, guest: object) -> None:
+        with self._lock:
+            self._guests[id(guest)] = guest
+
+    def discard(self, guest: object) -> None:
+        with self._lock:
+            self._guests.pop(id(guest), None)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            guests = list(self._guests.values())
+        for guest in guests:
+            try:
+                guest.stop(timeout=5)
+            except Exception:  # noqa: BLE001 - best effort at interpreter exit
+                pass

@@ -7,7 +7,6 @@ reaches it), a serial console in a file, and QMP plus HMP monitors on unix socke
 
 from __future__ import annotations
 
-import atexit
 import ctypes
 import json
 import os
@@ -18,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .image import Image, cache_dir
-from .util import LabError, free_port, pid_alive, require_tools, run, tail_file
+from .util import LabError, LiveGuests, free_port, pid_alive, require_tools, run, tail_file
 
 QEMU = "qemu-system-x86_64"
 CPU = "max,vendor=GenuineIntel,family=6,model=85,stepping=4"
@@ -34,21 +32,7 @@ BOOT_TIMEOUT = 240.0
 KVM_PROBE_TIMEOUT = 25.0
 _PR_SET_PDEATHSIG = 1
 
-_live_lock = threading.Lock()
-_live: dict[int, "VM"] = {}
-
-
-def _kill_live_vms() -> None:
-    with _live_lock:
-        vms = list(_live.values())
-    for vm in vms:
-        try:
-            vm.stop(timeout=5)
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
-            pass
-
-
-atexit.register(_kill_live_vms)
+_live = LiveGuests()
 
 
 def _die_with_parent() -> None:
@@ -227,9 +211,8 @@ class VM:
             qemu_log.close()
         self.pid = self._proc.pid
         self.started_at = time.time()
-        with _live_lock:
-            if not detach:
-                _live[id(self)] = self
+        if not detach:
+            _live.add(self)
         time.sleep(0.3)
         if not self.running():
             raise LabError("QEMU for %s exited at once:\n%s" % (self.name, tail_file(self.wd / "qemu.log")))
@@ -297,8 +280,7 @@ class VM:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-        with _live_lock:
-            _live.pop(id(self), None)
+        _live.discard(self)
         if self.running():
             raise LabError("QEMU pid %s for %s did not stop" % (self.pid, self.name))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.pteguard.remediation.plugins.module_utils.host_state import (
-    HostStateParseError, decode_taint, host_state_findings, parse_meminfo, taint_from_letters)
+    HostStateParseError, decode_taint, host_state_findings, parse_meminfo)
 
 # synthetic: /proc/meminfo lines in the kernel's format (values made up for the test)
 MEMINFO = """MemTotal:        8039496 kB
@@ -50,11 +50,11 @@ def test_taint_hints_and_unknown_bits():
     assert [x["signature"] for x in f] == ["taint.M"]
 
 
-def test_taint_from_oops_letters():
-    assert taint_from_letters("Tainted: G    B      OE     ")["names"] == [
-        "bad_page", "out_of_tree_module", "unsigned_module"]
-    assert taint_from_letters("Not tainted")["value"] == 0
-    assert taint_from_letters("Tainted: P           O      6.1.0-18-amd64 #1")["letters"] == "PO"
+def test_taint_from_oops_letters_stops_at_nothing_but_flag_letters():
+    from ansible_collections.pteguard.remediation.plugins.module_utils.taint import decode_taint_letters
+
+    assert decode_taint_letters("Tainted: P           O      6.1.0-18-amd64 #1") == [
+        "proprietary_module", "out_of_tree_module"]
 
 
 @pytest.mark.parametrize("bad", ["-1", "abc", -5, None, "1.5", True])

@@ -6,7 +6,8 @@ import pytest
 
 from ansible_collections.pteguard.remediation.plugins.module_utils.addresses import classify_address
 from ansible_collections.pteguard.remediation.plugins.module_utils.mce import decode_mce_status, mce_category
-from ansible_collections.pteguard.remediation.plugins.module_utils.taint import decode_taint_letters, decode_taint_mask
+from ansible_collections.pteguard.remediation.plugins.module_utils.host_state import decode_taint
+from ansible_collections.pteguard.remediation.plugins.module_utils.taint import decode_taint_letters
 
 
 @pytest.mark.parametrize("status, ipid, category, severity_class", [
@@ -62,7 +63,7 @@ def test_arm64_regions():
 def test_taint_letters_and_mask():
     assert decode_taint_letters("Not tainted") == []
     assert decode_taint_letters("Tainted: G    B      OE") == ["bad_page", "out_of_tree_module", "unsigned_module"]
-    mask = decode_taint_mask(4096 + 8192 + 32)
+    mask = decode_taint(4096 + 8192 + 32)
     assert mask["letters"] == "BOE"
-    assert mask["unknown_bits"] == 0
-    assert decode_taint_mask(1 << 40)["unknown_bits"] == 1 << 40
+    assert mask["unknown_bits"] == []
+    assert decode_taint(1 << 40)["unknown_bits"] == [40]
