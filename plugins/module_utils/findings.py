@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from .signatures import CATEGORIES, SEVERITY_RANK
+import heapq
+
+from .signatures import CATEGORIES, CATEGORY_RANK, SEVERITY_RANK
 
 _FACT_LISTS = (("device", "devices"), ("module", "modules"), ("process", "processes"), ("dimm", "dimms"))
 
@@ -41,6 +43,75 @@ def summarize_findings(findings):
     }
     result.update(facts)
     return result
+
+
+def rank_key(finding):
+    """How telling a finding is: severity first, then how specific its category, then how many facts it has."""
+    return (SEVERITY_RANK.get(finding.get("severity"), -1), CATEGORY_RANK.get(finding.get("category"), 0),
+            len(finding))
+
+
+class BoundedFindings(object):
+    """At most `limit` findings kept as they come: the most telling ones, the earliest among equals.
+
+    A noisy log (thousands of link resets) must not push out the one page-table corruption; what is cut is counted
+    by category and severity so a report can say so.
+    """
+
+    def __init__(self, limit):
+        self.limit = limit
+        self._heap = []  # (rank, -arrival, finding): the least telling, latest arrival on top
+        self._arrivals = 0
+        self.dropped = 0
+        self.dropped_by_category = {}
+        self.dropped_by_severity = {}
+
+    def add(self, finding):
+        self._arrivals += 1
+        entry = (rank_key(finding), -self._arrivals, finding)
+        if len(self._heap) < self.limit:
+            heapq.heappush(self._heap, entry)
+            return
+        if self._heap and entry[:2] > self._heap[0][:2]:
+            entry = heapq.heapreplace(self._heap, entry)
+        self._count_dropped(entry[2])
+
+    def _count_dropped(self, finding):
+        self.dropped += 1
+        for counts, key in ((self.dropped_by_category, "category"), (self.dropped_by_severity, "severity")):
+            counts[finding[key]] = counts.get(finding[key], 0) + 1
+
+    def findings(self):
+        """The kept findings in the order they came."""
+        return [entry[2] for entry in sorted(self._heap, key=lambda entry: -entry[1])]
+
+
+def select_across_sources(per_source, limit):
+    """Up to `limit` findings from several sources' lists, each source served in turn with its most telling first.
+
+    A crash dump's or pstore's few findings survive beside a journal that filled its own quota. Returns the kept
+    findings (source by source, each in its own order) and a BoundedFindings-like tally of the rest.
+    """
+    ranked = [sorted(range(len(items)), key=lambda i, items=items: (rank_key(items[i]), -i), reverse=True)
+              for items in per_source]
+    chosen = [set() for _ in per_source]
+    taken = 0
+    depth = 0
+    while taken < limit and any(depth < len(order) for order in ranked):
+        for index, order in enumerate(ranked):
+            if depth < len(order) and taken < limit:
+                chosen[index].add(order[depth])
+                taken += 1
+        depth += 1
+    tally = BoundedFindings(0)
+    kept = []
+    for items, picked in zip(per_source, chosen):
+        for i, finding in enumerate(items):
+            if i in picked:
+                kept.append(finding)
+            else:
+                tally._count_dropped(finding)
+    return kept, tally
 
 
 def kind_of(value):

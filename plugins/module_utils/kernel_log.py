@@ -15,6 +15,7 @@ scan_path): both give the same findings.
 from __future__ import annotations
 
 from .addresses import classify_address
+from .findings import BoundedFindings
 from .log_lines import decode, split_line
 from .mce import decode_mce_status, mce_category
 from .signatures import (
@@ -23,6 +24,7 @@ from .signatures import (
     RECORD_LIMITS,
     SEVERITY_RANK,
     SIGNATURES,
+    SIGNATURE_BY_ID,
     SUPPRESSION_ANCHORS,
     SUPPRESSION_CATEGORIES,
     SUPPRESSION_PATTERN,
@@ -38,6 +40,9 @@ MAX_LISTED_MODULES = 32
 MAX_LINKED_MODULES = 64
 
 ANCHORS_BYTES = tuple(a.encode("ascii") for a in ANCHORS)
+
+# uname -m spellings to the names the address and page-table decoders use
+_ARCH_NAMES = {"aarch64": "arm64", "amd64": "x86_64"}
 
 # Fields whose differing value means "this is a new event", not more of the open one.
 _IDENTITY_FIELDS = ("mce_status", "ghes_source", "edac_kind", "oops_code", "device", "aer_severity")
@@ -121,13 +126,12 @@ class KernelLogScanner(object):
 
     def __init__(self, max_findings=DEFAULT_MAX_FINDINGS, arch=None):
         self.max_findings = max_findings
-        self.arch = arch
-        self.findings = []
+        self.arch = _ARCH_NAMES.get(arch, arch)
+        self.kept = BoundedFindings(max_findings)
         self.counts = {}
         self.severity_counts = {}
         self.suppressed = {}
         self.suppressed_by_category = {}
-        self.dropped = 0
         self.lines = 0
         self.record = None
         self._last_hw = None
@@ -264,7 +268,8 @@ class KernelLogScanner(object):
         if when:
             finding["time"] = when
         finding.update(fields)
-        _REFINE.get(sig.id, _noop)(finding)
+        if sig.refine:
+            REFINERS[sig.refine](finding)
         self._add(finding)
 
     def _close(self):
@@ -292,20 +297,23 @@ class KernelLogScanner(object):
         severity = finding["severity"]
         self.counts[category] = self.counts.get(category, 0) + 1
         self.severity_counts[severity] = self.severity_counts.get(severity, 0) + 1
-        if len(self.findings) < self.max_findings:
-            self.findings.append(finding)
-        else:
-            self.dropped += 1
+        finding.setdefault("arch", self.arch or "unknown")
+        self.kept.add(finding)
 
     def finish(self, engine="python", lines_known=True):
         self._close()
         highest = None
         for severity in self.severity_counts:
             highest = severity if highest is None else _severity_max(highest, severity)
+        findings = self.kept.findings()
+        findings.sort(key=lambda finding: finding["line"])
         summary = {
             "findings": sum(self.counts.values()),
-            "findings_returned": len(self.findings),
-            "findings_dropped": self.dropped,
+            "findings_returned": len(findings),
+            "findings_dropped": self.kept.dropped,
+            "dropped_by_category": dict(sorted(self.kept.dropped_by_category.items())),
+            "dropped_by_severity": dict(sorted(self.kept.dropped_by_severity.items(),
+                                               key=lambda kv: SEVERITY_RANK[kv[0]])),
             "by_category": dict(sorted(self.counts.items())),
             "by_severity": dict(sorted(self.severity_counts.items(), key=lambda kv: SEVERITY_RANK[kv[0]])),
             "highest_severity": highest,
@@ -315,12 +323,24 @@ class KernelLogScanner(object):
         }
         if lines_known:
             summary["lines"] = self.lines
-        self.findings.sort(key=lambda finding: finding["line"])
-        return {"findings": self.findings, "summary": summary}
+        return {"findings": findings, "summary": summary}
 
 
-def _noop(finding):
-    return finding
+# The register line names the architecture: x86 prints RIP (64-bit) or EIP/IP, arm64 "pc : " (or "PC is at").
+_ARCH_BY_REGISTER = {"RIP": "x86_64", "EIP": "i386", "IP": "x86", "pc : ": "arm64", "PC is at ": "arm64"}
+
+
+def _arch_of_oops(rec):
+    """The architecture an oops shows, or None when it shows none."""
+    register = rec.fields.get("ip_register")
+    if register is not None:
+        return _ARCH_BY_REGISTER.get(register)
+    text = rec.message
+    if "Internal error" in text or "virtual address" in text:
+        return "arm64"
+    if "error_code" in rec.fields:  # only x86 prints the #PF error code
+        return "x86_64"
+    return None
 
 
 # -- record finishers: turn assembled fields into category, severity and facts ------------------
@@ -328,12 +348,11 @@ def _noop(finding):
 def _finish_oops(scanner, rec, finding):
     fields = finding
     pf_code = fields.get("error_code")
-    if pf_code is None and rec.sig.id in ("page_fault_oops", "null_pointer_oops", "paging_request_oops",
-                                          "corrupted_page_table") and fields.get("oops_code"):
+    if pf_code is None and rec.sig.oops_code_is_pf and fields.get("oops_code"):
         pf_code = fields["oops_code"]  # pre-5.0 kernels print the #PF error code as the Oops code
-    arch = scanner.arch
-    if "Internal error" in rec.message or "virtual address" in rec.message or "pc : " in rec.message:
-        arch = "arm64"
+    arch = scanner.arch or _arch_of_oops(rec)
+    fields.pop("ip_register", None)
+    fields["arch"] = arch or "unknown"
     if pf_code is not None and arch != "arm64":
         try:
             code = int(pf_code, 16)
@@ -348,7 +367,7 @@ def _finish_oops(scanner, rec, finding):
         fields["page_walk_bad"] = True
         fields["category"] = "pte_corruption"
         del fields["walk_bad"]
-    if "bad_pagetable_oops" in rec.headlines:
+    if any(SIGNATURE_BY_ID[name].marks_pte for name in rec.headlines):
         fields["category"] = "pte_corruption"
     if fields.get("src_file", "").startswith("mm/page_table_check"):
         fields["category"] = "pte_corruption"
@@ -374,7 +393,8 @@ def _finish_oops(scanner, rec, finding):
     _code_location(fields)
     if "address" in fields:
         fields["address"] = _hex(fields["address"])
-        where = classify_address(fields["address"], arch or "x86_64")
+        # addresses are classified for the two layouts known; anything else is far likelier x86_64 than arm64
+        where = classify_address(fields["address"], arch if arch == "arm64" else "x86_64")
         if where:
             fields["address_region"] = where.get("region")
             if "poison" in where:
@@ -410,9 +430,9 @@ def _finish_oops(scanner, rec, finding):
     if not isinstance(fields.get("modules_linked"), list):
         fields.pop("modules_linked", None)
     fields.pop("end", None)
-    if rec.sig.id == "kernel_panic" and "machine check" in fields.get("reason", "").lower():
+    if rec.sig.category == "kernel_panic" and "machine check" in fields.get("reason", "").lower():
         fields["machine_check"] = True
-    if rec.sig.id == "kernel_panic" and fields.get("reason", "").startswith("Fatal exception"):
+    if rec.sig.category == "kernel_panic" and fields.get("reason", "").startswith("Fatal exception"):
         fields["also_categories"] = ["kernel_oops"]  # oops_end() panics with this reason after an oops
     return fields
 
@@ -515,7 +535,7 @@ def _finish_ata(scanner, rec, finding):
         finding["error_class"] = "link"
     elif "ABRT" in errors.split():
         finding["error_class"] = "device"
-    if finding.get("signature") == "ata_link_reset" and finding.get("emask") is None:
+    if rec.sig.warning_without and finding.get(rec.sig.warning_without) is None:
         finding["severity"] = "warning"
     finding.pop("link_reset", None)
     finding.pop("frozen", None)
@@ -618,18 +638,14 @@ def _refine_pid(finding):
         finding["pid"] = int(finding["pid"])
 
 
-_REFINE = {
-    "block_request_error": _refine_block,
-    "buffer_io_error": _refine_buffer,
+# Signatures name their refiner in the catalogue (signatures.py, key "refine").
+REFINERS = {
+    "block": _refine_block,
+    "buffer": _refine_buffer,
     "memory_failure": _refine_memory_failure,
-    "memory_failure_old": _refine_memory_failure,
-    "memory_failure_kill": _refine_pid,
-    "memory_failure_injected": _refine_pfn,
-    "soft_offline": _refine_pfn,
-    "ras_cec_offline": _refine_pfn,
-    "mce_memory_user_access": _refine_pfn,
-    "xfs_metadata_io": _refine_xfs_io,
-    "nvme_io_error": _refine_nvme,
-    "xfs_corruption": _refine_fs,
-    "xfs_writeback": _refine_fs,
+    "pid": _refine_pid,
+    "pfn": _refine_pfn,
+    "xfs_io": _refine_xfs_io,
+    "nvme": _refine_nvme,
+    "fs": _refine_fs,
 }

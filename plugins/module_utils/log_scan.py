@@ -21,6 +21,7 @@ import re
 from bisect import bisect_right
 from itertools import accumulate
 
+from .findings import select_across_sources
 from .kernel_log import ANCHORS_BYTES, KernelLogScanner
 from .signatures import ANCHORS, MAX_RECORD_LINES, SEVERITY_RANK
 
@@ -207,19 +208,26 @@ def scan_file(path, max_findings=None, arch=None):
 
 
 def merge_results(results, max_findings):
-    """Merge per-source results into one bounded list of findings and one summary."""
-    findings = []
+    """Merge per-source results into one bounded list of findings and one summary.
+
+    Every source gets its turn at the bound (select_across_sources), so a crash dump's findings are never pushed
+    out by a noisy journal; the summary says what was cut, by category and severity.
+    """
     summary = {"findings": 0, "findings_returned": 0, "findings_dropped": 0, "by_category": {}, "by_severity": {},
-               "highest_severity": None, "suppressed": {}, "suppressed_by_category": {}}
+               "highest_severity": None, "suppressed": {}, "suppressed_by_category": {}, "dropped_by_category": {},
+               "dropped_by_severity": {}}
     for result in results:
         part = result["summary"]
         summary["findings"] += part["findings"]
-        for key in ("by_category", "by_severity", "suppressed", "suppressed_by_category"):
-            for name, count in part[key].items():
+        for key in ("by_category", "by_severity", "suppressed", "suppressed_by_category", "dropped_by_category",
+                    "dropped_by_severity"):
+            for name, count in part.get(key, {}).items():
                 summary[key][name] = summary[key].get(name, 0) + count
-        for finding in result["findings"]:
-            if len(findings) < max_findings:
-                findings.append(finding)
+    findings, tally = select_across_sources([result["findings"] for result in results], max_findings)
+    for key, counts in (("dropped_by_category", tally.dropped_by_category),
+                        ("dropped_by_severity", tally.dropped_by_severity)):
+        for name, count in counts.items():
+            summary[key][name] = summary[key].get(name, 0) + count
     for severity in summary["by_severity"]:
         best = summary["highest_severity"]
         if best is None or SEVERITY_RANK[severity] > SEVERITY_RANK[best]:

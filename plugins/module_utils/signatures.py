@@ -33,6 +33,22 @@ CATEGORIES = (
 SEVERITIES = ("info", "warning", "error", "critical")
 SEVERITY_RANK = dict((name, rank) for rank, name in enumerate(SEVERITIES))
 
+# How specific a category is about the cause, for keeping the telling findings when a log has too many: corrupted
+# page tables and uncorrected memory point at one culprit, a lone AER line hardly does.
+CATEGORY_RANK = {
+    "pte_corruption": 9, "memory_error_uncorrected": 8, "bad_page_state": 7, "kernel_panic": 6, "kernel_oops": 5,
+    "memory_page_offlined": 4, "memory_error_corrected": 3, "machine_check_other": 3, "block_io_error": 2,
+    "storage_device_error": 2, "filesystem_error": 2, "pcie_aer": 1,
+}
+
+# What the diagnosis reads into a signature beyond its category (diagnosis.py).
+ROLES = {
+    "software_hint": "a software fault pattern (list/slab poison, NULL dereference): points away from hardware",
+    "mm_accounting": "memory accounting left over after corruption: not page corruption evidence on its own",
+    "injected": "printed by a fault injector (hwpoison-inject, madvise): not evidence of failing hardware",
+    "controller": "a controller or device went away, reset or timed out: link or controller, not media",
+}
+
 # Records: "oops" absorbs #PF/walk/Oops/CPU/RIP/modules/call trace lines;
 # "hw" absorbs machine-check and GHES lines; "scsi"/"ata"/"aer" absorb their
 # device's detail lines. A headline marked join=True continues an open
@@ -51,18 +67,20 @@ _HEADLINES = (
     dict(id="corrupted_page_table", category="pte_corruption", severity="critical",
          anchor="Corrupted page table at address",
          pattern=r"(?:(?P<process>\S+): )?Corrupted page table at address (?P<address>[0-9a-fx]+)",
-         record="oops", source="arch/x86/mm/fault.c pgtable_bad"),
+         record="oops", oops_code_is_pf=True, source="arch/x86/mm/fault.c pgtable_bad"),
     dict(id="bad_pagetable_oops", category="pte_corruption", severity="critical",
          anchor="Bad pagetable:",
          pattern=r"Bad pagetable: (?P<oops_code>[0-9a-f]+) \[#(?P<oops_count>\d+)\]",
-         record="oops", join=True, source="arch/x86/mm/fault.c pgtable_bad"),
+         record="oops", join=True, marks_pte=True, source="arch/x86/mm/fault.c pgtable_bad"),
     dict(id="bad_rss_counter", category="pte_corruption", severity="error",
          anchor="Bad rss-counter state",
          pattern=r"Bad rss-counter state mm:(?P<mm>\S+) (?:type:(?P<rss_type>\S+)|idx:(?P<rss_idx>\d+)) val:(?P<value>-?\d+)",
+         roles=("mm_accounting",),
          source="kernel/fork.c check_mm"),
     dict(id="nonzero_pgtables_bytes", category="pte_corruption", severity="error",
          anchor="non-zero pgtables_bytes",
          pattern=r"non-zero pgtables_bytes on freeing mm: (?P<value>-?\d+)",
+         roles=("mm_accounting",),
          source="kernel/fork.c check_mm"),
     dict(id="bad_swap_entry", category="pte_corruption", severity="error",
          anchor=("Bad swap", "Unused swap"),
@@ -78,15 +96,17 @@ _HEADLINES = (
     dict(id="page_fault_oops", category="kernel_oops", severity="critical",
          anchor="unable to handle page fault for address",
          pattern=r"unable to handle page fault for address: (?P<address>[0-9a-fx]+)",
-         record="oops", source="arch/x86/mm/fault.c show_fault_oops (>= 5.0)"),
+         record="oops", oops_code_is_pf=True, source="arch/x86/mm/fault.c show_fault_oops (>= 5.0)"),
     dict(id="null_pointer_oops", category="kernel_oops", severity="critical",
          anchor="NULL pointer dereference, address",
          pattern=r"NULL pointer dereference, address: (?P<address>[0-9a-fx]+)",
-         record="oops", source="arch/x86/mm/fault.c show_fault_oops (>= 5.0)"),
+         record="oops", oops_code_is_pf=True, roles=("software_hint",),
+         source="arch/x86/mm/fault.c show_fault_oops (>= 5.0)"),
     dict(id="paging_request_oops", category="kernel_oops", severity="critical",
          anchor="nable to handle kernel",
          pattern=r"[Uu]nable to handle kernel (?P<fault>.+?) at (?:virtual address )?(?P<address>(?:0x)?[0-9a-f]+)",
-         record="oops", source="x86 <= 4.19 arch/x86/mm/fault.c; arm64 arch/arm64/mm/fault.c die_kernel_fault"),
+         record="oops", oops_code_is_pf=True,
+         source="x86 <= 4.19 arch/x86/mm/fault.c; arm64 arch/arm64/mm/fault.c die_kernel_fault"),
     dict(id="general_protection_fault", category="kernel_oops", severity="critical",
          anchor="general protection fault",
          pattern=r"general protection fault(?:, (?:probably for non-canonical address|maybe for address) "
@@ -100,16 +120,16 @@ _HEADLINES = (
          anchor=("list_add corruption", "list_del corruption", "list_add_valid", "list_del_entry_valid"),
          pattern=r"(?P<list_op>list_add|list_del|__list_add_valid|__list_del_entry_valid\w*)(?:_or_report)?"
                  r"(?: corruption|: corruption)",
-         record="oops", source="lib/list_debug.c"),
+         record="oops", roles=("software_hint",), source="lib/list_debug.c"),
     dict(id="slub_corruption", category="kernel_oops", severity="critical",
          anchor=" overwritten",
          pattern=r"BUG (?P<cache>\S+) \(.*\): (?P<slab_problem>Poison overwritten|Redzone overwritten|"
                  r"Object padding overwritten|Left Redzone overwritten|Right Redzone overwritten)",
-         record="oops", source="mm/slub.c check_bytes_and_report"),
+         record="oops", roles=("software_hint",), source="mm/slub.c check_bytes_and_report"),
     dict(id="slub_freepointer", category="kernel_oops", severity="critical",
          anchor="Freepointer corrupt",
          pattern=r"BUG (?P<cache>\S+) \(.*\): (?P<slab_problem>Freepointer corrupt)",
-         record="oops", source="mm/slub.c check_object"),
+         record="oops", roles=("software_hint",), source="mm/slub.c check_object"),
     dict(id="oops_line", category="kernel_oops", severity="critical",
          anchor="Oops: ",
          pattern=r"(?:Internal error: )?Oops(?: - \w+)?: (?P<oops_code>[0-9a-fx]+) \[#(?P<oops_count>\d+)\]",
@@ -140,6 +160,7 @@ _HEADLINES = (
     dict(id="mce_memory_user_access", category="memory_error_uncorrected", severity="critical",
          anchor="hardware memory error",
          pattern=r"Uncorrected hardware memory error in (?P<context>[\w-]+) at (?P<address>[0-9a-fx]+)",
+         refine="pfn",
          source="arch/x86/kernel/cpu/mce/core.c kill_me_maybe"),
     dict(id="mce_not_recovered", category="memory_error_uncorrected", severity="critical",
          anchor="Memory error not recovered",
@@ -149,38 +170,46 @@ _HEADLINES = (
     dict(id="memory_failure", category="memory_page_offlined", severity="error",
          anchor="Memory failure: ",
          pattern=r"Memory failure: (?P<pfn>0x[0-9a-f]+): (?P<mf_text>.*)",
+         refine="memory_failure",
          source="mm/memory-failure.c action_result"),
     dict(id="memory_failure_old", category="memory_page_offlined", severity="error",
          anchor="MCE 0x",
          pattern=r"^MCE (?P<pfn>0x[0-9a-f]+): (?P<mf_text>.*)",
+         refine="memory_failure",
          source="mm/memory-failure.c (<= 4.x)"),
     dict(id="memory_failure_kill", category="memory_page_offlined", severity="error",
          anchor="due to hardware memory corruption",
          pattern=r"(?:Sending SIGBUS to|Killing) (?P<process>.+?):(?P<pid>\d+) due to hardware memory corruption"
                  r"(?: fault at (?P<address>[0-9a-f]+))?",
+         refine="pid",
          source="mm/memory-failure.c kill_proc"),
     dict(id="memory_failure_injected", category="memory_page_offlined", severity="warning",
          anchor="Injecting memory failure",
          pattern=r"Injecting memory failure (?:for pfn|for page|at pfn) (?P<pfn>0x[0-9a-f]+)(?: at (?P<address>0x[0-9a-f]+))?",
+         refine="pfn", roles=("injected",),
          source="mm/madvise.c madvise_inject_error"),
     dict(id="soft_offline", category="memory_page_offlined", severity="warning",
          anchor="oft offlin",
          pattern=r"[Ss]oft offlin\w*:? (?:pfn:? ?)?(?P<pfn>0x[0-9a-f]+)?:? ?(?P<mf_text>.*)",
+         refine="pfn",
          source="mm/memory-failure.c soft_offline_page"),
     dict(id="ras_cec_offline", category="memory_page_offlined", severity="warning",
          anchor="Soft-offlining pfn",
          pattern=r"Soft-offlining pfn: (?P<pfn>0x[0-9a-f]+)",
+         refine="pfn",
          source="drivers/ras/cec.c cec_add_elem"),
     # --- block layer -------------------------------------------------------
     dict(id="block_request_error", category="block_io_error", severity="error",
          anchor=" error, dev ",
          pattern=r"(?P<error_kind>[\w /]+?) error, dev (?P<device>[^,\s]+), sector (?P<sector>\d+)"
                  r"(?: op 0x(?P<op_code>[0-9a-f]+):\((?P<op>\w+)\))?",
+         refine="block",
          source="block/blk-mq.c blk_print_req_error (6.x); blk_update_request (5.x); print_req_error (4.14-4.20); "
                 "end_request (<= 3.x)"),
     dict(id="buffer_io_error", category="block_io_error", severity="error",
          anchor="Buffer I/O error on dev",
          pattern=r"Buffer I/O error on dev(?:ice)? (?P<device>[^,\s]+),? logical block (?P<block>\d+)(?:, (?P<detail>.+))?",
+         refine="buffer",
          source="fs/buffer.c buffer_io_error; fs/ext4/page-io.c"),
     # --- SCSI / ATA / NVMe -------------------------------------------------
     dict(id="scsi_failed", category="storage_device_error", severity="error",
@@ -194,10 +223,12 @@ _HEADLINES = (
     dict(id="scsi_offline", category="storage_device_error", severity="error",
          anchor="offline device",
          pattern=r"(?:\[(?P<device>\w+)\] )?rejecting I/O to offline device",
+         roles=("controller",),
          source="drivers/scsi/scsi_lib.c scsi_device_state_check"),
     dict(id="scsi_device_offlined", category="storage_device_error", severity="error",
          anchor="Device offlined",
          pattern=r"Device offlined - not ready after error recovery",
+         roles=("controller",),
          source="drivers/scsi/scsi_error.c scsi_eh_offline_sdevs"),
     dict(id="ata_exception", category="storage_device_error", severity="error",
          anchor="exception Emask",
@@ -211,7 +242,7 @@ _HEADLINES = (
     dict(id="ata_link_reset", category="storage_device_error", severity="warning",
          anchor="hard resetting link",
          pattern=r"(?P<device>ata\d+(?:\.\d+)?): hard resetting link",
-         record="ata", join=True, source="drivers/ata/libata-eh.c ata_eh_reset"),
+         record="ata", join=True, warning_without="emask", source="drivers/ata/libata-eh.c ata_eh_reset"),
     dict(id="ata_link_failure", category="storage_device_error", severity="error",
          anchor="COMRESET failed",
          pattern=r"(?P<device>ata\d+(?:\.\d+)?): COMRESET failed \(errno=(?P<errno>-?\d+)\)",
@@ -219,23 +250,28 @@ _HEADLINES = (
     dict(id="nvme_timeout", category="storage_device_error", severity="error",
          anchor=" QID ",
          pattern=r"(?P<device>nvme\d+): I/O (?:tag )?(?P<tag>\d+) (?:\(\w+\) )?QID (?P<qid>\d+) timeout, (?P<action>.+)",
+         roles=("controller",),
          source="drivers/nvme/host/pci.c nvme_timeout"),
     dict(id="nvme_controller_down", category="storage_device_error", severity="critical",
          anchor="controller is down",
          pattern=r"(?P<device>nvme\d+): controller is down; will reset: CSTS=(?P<csts>0x[0-9a-f]+)",
+         roles=("controller",),
          source="drivers/nvme/host/pci.c nvme_timeout"),
     dict(id="nvme_removed", category="storage_device_error", severity="critical",
          anchor="Removing after probe failure",
          pattern=r"(?P<device>nvme\d+): Removing after probe failure status: (?P<status>-?\d+)",
+         roles=("controller",),
          source="drivers/nvme/host/pci.c nvme_remove_dead_ctrl"),
     dict(id="disk_vanished", category="storage_device_error", severity="error",
          anchor="detected capacity change",
          pattern=r"(?P<device>[\w-]+): detected capacity change from (?P<old_size>\d+) to 0\s*$",
+         roles=("controller",),
          source="block/genhd.c set_capacity_and_notify"),
     dict(id="nvme_io_error", category="storage_device_error", severity="error",
          anchor="@ LBA",
          pattern=r"(?P<device>nvme\d+n\d+): (?:I/O Cmd)?(?P<op>\w*)\(0x[0-9a-f]+\) @ LBA (?P<sector>\d+), (?P<blocks>\d+) blocks?, "
                  r"(?P<nvme_status>.+?) \(sct 0x(?P<sct>[0-9a-f]+) / sc 0x(?P<sc>[0-9a-f]+)\)",
+         refine="nvme",
          source="drivers/nvme/host/core.c nvme_log_error (>= 5.19)"),
     # --- filesystems -------------------------------------------------------
     dict(id="extfs_error", category="filesystem_error", severity="error",
@@ -265,15 +301,18 @@ _HEADLINES = (
          anchor="metadata I/O error",
          pattern=r"XFS \((?P<device>[^)]+)\): metadata I/O error(?: in \"(?P<function>[^\"]+)\")? at daddr "
                  r"0x(?P<daddr>[0-9a-f]+) len (?P<len>\d+) error (?P<errno>\d+)",
+         refine="xfs_io",
          source="fs/xfs/xfs_buf_item.c xfs_buf_ioerror_alert"),
     dict(id="xfs_corruption", category="filesystem_error", severity="error",
          anchor=("orruption detected", "Corruption of in-memory data", "CRC error detected"),
          pattern=r"XFS \((?P<device>[^)]+)\): (?P<fs_problem>Metadata corruption detected|Corruption detected|"
                  r"Corruption of in-memory data detected|Metadata CRC error detected)",
+         refine="fs",
          source="fs/xfs/xfs_error.c xfs_corruption_error; fs/xfs/xfs_fsops.c xfs_do_force_shutdown"),
     dict(id="xfs_writeback", category="filesystem_error", severity="error",
          anchor="writeback error on sector",
          pattern=r"XFS \((?P<device>[^)]+)\): writeback error on sector (?P<sector>\d+)",
+         refine="fs",
          source="fs/xfs/xfs_aops.c xfs_end_ioend (>= 5.x)"),
     dict(id="xfs_internal_error", category="filesystem_error", severity="error",
          anchor="Internal error",
@@ -329,9 +368,18 @@ SUPPRESSION_CATEGORIES = (
 
 
 class Signature(object):
-    """One headline signature, compiled."""
+    """One headline signature, compiled.
 
-    __slots__ = ("id", "category", "severity", "anchors", "regex", "record", "join", "source")
+    Besides what it matches, an entry carries how it behaves, so that adding a message is one edit here:
+    - refine: the name of the single-line refiner that turns its fields into facts (kernel_log.REFINERS);
+    - oops_code_is_pf: pre-5.0 kernels print the x86 #PF error code as this oops's code;
+    - marks_pte: a record that contains this headline is page-table corruption;
+    - warning_without: the finding is only a warning when this field is absent (a link reset with no error mask);
+    - roles: what the diagnosis reads into it (ROLES).
+    """
+
+    __slots__ = ("id", "category", "severity", "anchors", "regex", "record", "join", "source", "refine",
+                 "oops_code_is_pf", "marks_pte", "warning_without", "roles")
 
     def __init__(self, entry):
         self.id = entry["id"]
@@ -343,9 +391,17 @@ class Signature(object):
         self.record = entry.get("record")
         self.join = entry.get("join", False)
         self.source = entry["source"]
+        self.refine = entry.get("refine")
+        self.oops_code_is_pf = entry.get("oops_code_is_pf", False)
+        self.marks_pte = entry.get("marks_pte", False)
+        self.warning_without = entry.get("warning_without")
+        self.roles = tuple(entry.get("roles", ()))
+        unknown = set(self.roles) - set(ROLES)
+        if unknown or self.category not in CATEGORIES or self.severity not in SEVERITY_RANK:
+            raise ValueError("signature %s: bad category, severity or roles %s" % (self.id, sorted(unknown)))
 
     def as_dict(self):
-        return {
+        entry = {
             "id": self.id,
             "category": self.category,
             "severity": self.severity,
@@ -355,9 +411,16 @@ class Signature(object):
             "record": self.record,
             "source": self.source,
         }
+        for key in ("refine", "oops_code_is_pf", "marks_pte", "warning_without"):
+            if getattr(self, key):
+                entry[key] = getattr(self, key)
+        if self.roles:
+            entry["roles"] = list(self.roles)
+        return entry
 
 
 SIGNATURES = tuple(Signature(entry) for entry in _HEADLINES)
+SIGNATURE_BY_ID = dict((sig.id, sig) for sig in SIGNATURES)
 
 # The prefilter: every literal that can start or join a finding.
 ANCHORS = tuple(sorted(set([a for sig in SIGNATURES for a in sig.anchors] + list(SUPPRESSION_ANCHORS))))
@@ -373,9 +436,9 @@ CONTINUATIONS = {
         r"^(?P<walk_bad>BAD)\s*$",
         r"^(?:CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<process>.+?)|"
         r"Pid: (?P<pid_old>\d+), comm: (?P<process_old>\S+)) +(?P<tainted>Not tainted|Tainted: [A-Z ]*[A-Z])",
-        r"^(?:RIP|IP|EIP): (?:[0-9a-f]{4}:)?(?:\[<(?P<ip>[0-9a-f]+)>\]\s+(?:\[<[0-9a-f]+>\]\s+)?)?"
+        r"^(?P<ip_register>RIP|IP|EIP): (?:[0-9a-f]{4}:)?(?:\[<(?P<ip>[0-9a-f]+)>\]\s+(?:\[<[0-9a-f]+>\]\s+)?)?"
         r"(?P<symbol>[\w.$]+)\+0x(?P<offset>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)(?: \[(?P<module>[\w-]+)\])?",
-        r"^(?:pc : |PC is at )(?P<symbol>[\w.$]+)\+0x(?P<offset>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)(?: \[(?P<module>[\w-]+)\])?",
+        r"^(?P<ip_register>pc : |PC is at )(?P<symbol>[\w.$]+)\+0x(?P<offset>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)(?: \[(?P<module>[\w-]+)\])?",
         r"^Modules linked in:(?P<modules_linked>.*)",
         r"^WARNING: CPU: (?P<cpu>\d+) PID: (?P<pid>\d+) at (?P<warn_at>\S+) (?P<symbol>[\w.$]+)\+0x(?P<offset>[0-9a-f]+)"
         r"/0x(?P<size>[0-9a-f]+)(?: \[(?P<module>[\w-]+)\])?",
