@@ -94,7 +94,7 @@ def select_across_sources(per_source, limit):
     """
     ranked = [sorted(range(len(items)), key=lambda i, items=items: (rank_key(items[i]), -i), reverse=True)
               for items in per_source]
-    chosen = [set() for _ in per_source]
+    chosen = [set() for items in per_source]
     taken = 0
     depth = 0
     while taken < limit and any(depth < len(order) for order in ranked):
