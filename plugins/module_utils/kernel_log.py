@@ -21,6 +21,7 @@ from .mce import decode_mce_status, mce_category
 from .signatures import (
     ANCHORS,
     CONTINUATIONS,
+    INT_FIELDS,
     RECORD_LIMITS,
     SEVERITY_RANK,
     SIGNATURES,
@@ -298,6 +299,13 @@ class KernelLogScanner(object):
         self.counts[category] = self.counts.get(category, 0) + 1
         self.severity_counts[severity] = self.severity_counts.get(severity, 0) + 1
         finding.setdefault("arch", self.arch or "unknown")
+        for key in INT_FIELDS:
+            value = finding.get(key)
+            if isinstance(value, str):
+                try:
+                    finding[key] = int(value)
+                except ValueError:
+                    pass
         self.kept.add(finding)
 
     def finish(self, engine="python", lines_known=True):

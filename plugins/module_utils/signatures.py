@@ -41,6 +41,10 @@ CATEGORY_RANK = {
     "storage_device_error": 2, "filesystem_error": 2, "pcie_aer": 1,
 }
 
+# Facts that are counts or numbers whatever line printed them: findings carry them as integers.
+INT_FIELDS = ("sector", "block", "pid", "cpu", "bank", "mc", "error_count", "oops_count", "refcount", "mapcount",
+              "src_line", "repeats")
+
 # What the diagnosis reads into a signature beyond its category (diagnosis.py).
 ROLES = {
     "software_hint": "a software fault pattern (list/slab poison, NULL dereference): points away from hardware",
