@@ -22,27 +22,11 @@ def build_parser():
 
     diagnose.add_parser(subparsers)
     signatures_cmd.add_parser(subparsers)
-    lab = subparsers.add_parser("lab", help="a disposable fleet of lab VMs and containers, and real faults injected "
-                                            "into them (`pteguard lab --help`)", add_help=False)
-    lab.add_argument("lab_args", nargs=argparse.REMAINDER)
-    lab.set_defaults(func=_run_lab)
     return parser
-
-
-def _run_lab(args):
-    from pteguard.lab.cli import main as lab_main
-
-    try:
-        return lab_main(args.lab_args)
-    except SystemExit as exc:  # argparse inside the lab CLI
-        return exc.code if isinstance(exc.code, int) else 2
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["lab"]:
-        # the lab has its own subcommands and options: hand them over untouched
-        return _run_lab(argparse.Namespace(lab_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

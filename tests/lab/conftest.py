@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from pteguard.lab import injectors
-from pteguard.lab.image import get_image
-from pteguard.lab.vm import boot_vms, probe_accel, stop_all
+from pteguard_lab import injectors
+from pteguard_lab.image import get_image
+from pteguard_lab.vm import boot_vms, probe_accel, stop_all
 
 HOST_TOOLS = ("qemu-system-x86_64", "qemu-img", "debootstrap", "systemd-nspawn", "mke2fs", "ssh", "ssh-keygen")
 

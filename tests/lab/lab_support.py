@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from pteguard.lab.cli import inventory
+from pteguard_lab.cli import inventory
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PTEGUARD = os.path.join(os.path.dirname(sys.executable), "pteguard")

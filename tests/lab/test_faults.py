@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from pteguard.lab import injectors
+from pteguard_lab import injectors
 
 pytestmark = pytest.mark.lab
 

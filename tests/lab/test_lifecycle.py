@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pteguard.lab import cli, image as lab_image_mod, injectors
-from pteguard.lab.container import Container
-from pteguard.lab.util import LabError, pid_alive
-from pteguard.lab.vm import VM
+from pteguard_lab import cli, image as lab_image_mod, injectors
+from pteguard_lab.container import Container
+from pteguard_lab.util import LabError, pid_alive
+from pteguard_lab.vm import VM
 
 pytestmark = pytest.mark.lab
 

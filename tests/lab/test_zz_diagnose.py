@@ -16,8 +16,8 @@ import sys
 import pytest
 
 from lab_support import diagnose, findings
-from pteguard.lab import injectors
-from pteguard.lab.cli import inventory
+from pteguard_lab import injectors
+from pteguard_lab.cli import inventory
 
 pytestmark = pytest.mark.lab
 
@@ -114,7 +114,7 @@ def test_corrected_memory_errors_alongside_turn_the_diagnosis_to_memory(fault_vm
 
 
 def test_a_freshly_booted_vm_reports_nothing_above_info(lab_image, lab_accel, lab_workdir):
-    from pteguard.lab.vm import boot_vms, stop_all
+    from pteguard_lab.vm import boot_vms, stop_all
 
     vms = boot_vms(lab_image, ["diag-clean"], lab_workdir / "clean", accel=lab_accel)
     try:

@@ -1,6 +1,6 @@
 """Fixtures for the hw_monitor role tests: real ansible-playbook runs against real Debian 12 systemd hosts.
 
-The hosts are the lab's systemd-nspawn containers (pteguard.lab.container) booted from the cached lab image's
+The hosts are the lab's systemd-nspawn containers (pteguard_lab.container) booted from the cached lab image's
 rootfs with a throw-away overlay: Debian 12 with systemd and sshd on its own 127.0.0.N address. They share the
 host's network and kernel, so nothing here may reach beyond loopback (the role installs nothing the image
 lacks: apt is never asked to download) and rasdaemon cannot trace inside them (the role must say so).
@@ -65,10 +65,10 @@ def lab_image():
     if reason:
         _skip_or_fail(reason)
     try:
-        from pteguard.lab.image import Image, cache_dir, get_image
-        from pteguard.lab.util import LabError
+        from pteguard_lab.image import Image, cache_dir, get_image
+        from pteguard_lab.util import LabError
     except ImportError as exc:  # pragma: no cover - the lab package is part of this repository
-        _skip_or_fail("pteguard.lab is not importable: %s" % exc)
+        _skip_or_fail("pteguard_lab is not importable (scripts/setup --test installs it): %s" % exc)
     try:
         return get_image(build=False)
     except LabError:
@@ -81,7 +81,7 @@ def lab_image():
             if image.complete() and image.rootfs.is_dir() and image.ssh_key.is_file():
                 candidates.append((root.stat().st_mtime, image))
     if not candidates:
-        _skip_or_fail("no lab image in %s: run `pteguard lab build` first" % images)
+        _skip_or_fail("no lab image in %s: run `pteguard-lab build` first" % images)
     return max(candidates, key=lambda c: c[0])[1]
 
 
@@ -223,7 +223,7 @@ def run_play(ansible_env):
 @pytest.fixture
 def lab_host(lab_image, hwm_tmp, request):
     """A freshly booted Debian 12 container (its own overlay), stopped at teardown."""
-    from pteguard.lab.container import Container
+    from pteguard_lab.container import Container
 
     name = "hwm-%s-%d" % (request.node.name[:24].replace("[", "-").replace("]", "").replace("_", "-"),
                           os.getpid() % 10000)

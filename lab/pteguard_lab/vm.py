@@ -557,7 +557,7 @@ def boot_vms(image: Image, names: Sequence[str], workdir: Path | str, accel: str
     except LabError as exc:
         if not templates:
             raise
-        print("pteguard lab: restoring from templates failed (%s); booting normally" % str(exc).splitlines()[0],
+        print("pteguard-lab: restoring from templates failed (%s); booting normally" % str(exc).splitlines()[0],
               file=sys.stderr)
         for tpl in set(templates.values()):
             shutil.rmtree(tpl.root, ignore_errors=True)

@@ -33,10 +33,12 @@ def lab_assets() -> Path:
     env = os.environ.get("PTEGUARD_LAB_ASSETS")
     if env:
         return Path(env)
-    # src/pteguard/lab/image.py -> repository root
-    here = Path(__file__).resolve().parents[3] / "lab"
+    # the lab is installed editable from the checkout (scripts/setup --test): its distribution folder, lab/,
+    # holds the package and the assets side by side
+    here = Path(__file__).resolve().parent.parent
     if not (here / "build-image.sh").is_file():
-        raise LabError("lab assets not found at %s (set PTEGUARD_LAB_ASSETS to the repository's lab/ folder)" % here)
+        raise LabError("lab assets not found at %s (install the lab with `pip install -e lab/` from a checkout, or "
+                       "set PTEGUARD_LAB_ASSETS to the checkout's lab/ folder)" % here)
     return here
 
 
@@ -180,7 +182,7 @@ def get_image(
     if image.complete() and not force:
         return image
     if not build:
-        raise LabError("no lab image for inputs %s in %s: run `pteguard lab build`" % (key, cache))
+        raise LabError("no lab image for inputs %s in %s: run `pteguard-lab build`" % (key, cache))
     if os.geteuid() != 0:
         raise LabError("building the lab image needs root (debootstrap, chroot)")
     require_tools("debootstrap", "mke2fs", "qemu-img", "ssh-keygen", "unshare", "chroot")

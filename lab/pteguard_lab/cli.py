@@ -1,13 +1,13 @@
-"""`pteguard lab` subcommand: a disposable fleet on one machine and real faults.
+"""`pteguard-lab`: a disposable fleet on one machine and real faults.
 
-    pteguard lab build [--force]             build (or reuse) the cached image
-    pteguard lab up [--vms N] [--containers N] [--kdump]
-    pteguard lab status
-    pteguard lab kinds                        list the fault kinds
-    pteguard lab inject KIND [--vm NAME] [--json]
-    pteguard lab ssh NAME [COMMAND...]        print (or run) an SSH command for a host
-    pteguard lab inventory [--output FILE]    Ansible inventory (groups lab_vms, lab_containers)
-    pteguard lab down
+    pteguard-lab build [--force]             build (or reuse) the cached image
+    pteguard-lab up [--vms N] [--containers N] [--kdump]
+    pteguard-lab status
+    pteguard-lab kinds                        list the fault kinds
+    pteguard-lab inject KIND [--vm NAME] [--json]
+    pteguard-lab ssh NAME [COMMAND...]        print (or run) an SSH command for a host
+    pteguard-lab inventory [--output FILE]    Ansible inventory (groups lab_vms, lab_containers)
+    pteguard-lab down
 
 State (which guests run where) lives in $PTEGUARD_LAB_STATE, default ./.lab.
 The image cache is $PTEGUARD_LAB_CACHE, default /var/cache/pteguard-lab.
@@ -46,7 +46,7 @@ def _load(sdir: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except ValueError as exc:
-        raise LabError("unreadable lab state %s: %s (run `pteguard lab down --state %s`)" % (path, exc, sdir)) from None
+        raise LabError("unreadable lab state %s: %s (run `pteguard-lab down --state %s`)" % (path, exc, sdir)) from None
 
 
 def _save(sdir: Path, state: dict) -> None:
@@ -73,7 +73,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     sdir = state_dir(args.state)
     state = _load(sdir)
     if state["vms"] or state["containers"]:
-        raise LabError("a lab is already up in %s: run `pteguard lab down` first" % sdir)
+        raise LabError("a lab is already up in %s: run `pteguard-lab down` first" % sdir)
     image = get_image(log=_say)
     accel = probe_accel(image) if args.vms else "tcg"
     started = time.monotonic()
@@ -131,7 +131,7 @@ def cmd_kinds(args: argparse.Namespace) -> int:
 def _find_vm(state: dict, name: str | None) -> VM:
     vms = [VM.from_dict(d) for d in state["vms"]]
     if not vms:
-        raise LabError("no lab VM is up: run `pteguard lab up --vms 1`")
+        raise LabError("no lab VM is up: run `pteguard-lab up --vms 1`")
     if name is None:
         return vms[0]
     for vm in vms:
@@ -148,7 +148,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
         raise LabError("unknown fault kind %r; known: %s" % (args.kind, ", ".join(injectors.INJECTORS)))
     vm = _find_vm(_load(state_dir(args.state)), args.vm)
     if not vm.running():
-        raise LabError("VM %s is not running (see `pteguard lab status`)" % vm.name)
+        raise LabError("VM %s is not running (see `pteguard-lab status`)" % vm.name)
     result = func(vm)
     if args.json:
         _say(json.dumps(result.as_dict(), indent=2))
@@ -156,7 +156,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
         _say("injected %s into %s in %.1fs; the guest kernel printed:" % (result.kind, vm.name, result.seconds))
         sys.stdout.write(result.kernel_log if result.kernel_log.endswith("\n") else result.kernel_log + "\n")
         if args.kind in injectors.DESTRUCTIVE:
-            _say("(%s is gone now: `pteguard lab down` and `up` again for a fresh one)" % vm.name)
+            _say("(%s is gone now: `pteguard-lab down` and `up` again for a fresh one)" % vm.name)
     return 0
 
 
@@ -231,7 +231,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pteguard lab", description="Disposable lab guests and real faults.")
+    parser = argparse.ArgumentParser(prog="pteguard-lab", description="Disposable lab guests and real faults.")
     parser.add_argument("--state", help="lab state directory (default $PTEGUARD_LAB_STATE or ./.lab)")
     sub = parser.add_subparsers(dest="action", required=True)
     p = sub.add_parser("build", help="build or reuse the cached Debian 12 lab image")
@@ -262,18 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point for `pteguard lab ...`; returns an exit code, never a traceback for lab errors."""
+    """Entry point for `pteguard-lab ...`; returns an exit code, never a traceback for lab errors."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except LabError as exc:
-        sys.stderr.write("pteguard lab: error: %s\n" % exc)
+        sys.stderr.write("pteguard-lab: error: %s\n" % exc)
         return 2
     except subprocess.TimeoutExpired as exc:
-        sys.stderr.write("pteguard lab: error: timed out: %s\n" % exc)
+        sys.stderr.write("pteguard-lab: error: timed out: %s\n" % exc)
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("pteguard lab: interrupted\n")
+        sys.stderr.write("pteguard-lab: interrupted\n")
         return 130
 
 

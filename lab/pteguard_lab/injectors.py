@@ -406,7 +406,7 @@ def kdump_sysrq_crash(vm: VM, timeout: float = 300.0) -> Injection:
     started = time.monotonic()
     if vm.ssh("cat /sys/kernel/kexec_crash_size").stdout.strip() in ("", "0"):
         raise LabError("[%s] no crash kernel memory reserved: boot the VM with %s and %d MB "
-                       "(`pteguard lab up --kdump`)" % (vm.name, KDUMP_CMDLINE, KDUMP_MEMORY_MB))
+                       "(`pteguard-lab up --kdump`)" % (vm.name, KDUMP_CMDLINE, KDUMP_MEMORY_MB))
     vm.ssh(
         "set -e; k=$(uname -r); kexec -p /boot/vmlinuz-$k --initrd=/boot/initrd.img-$k "
         "--append='root=/dev/vda rw console=ttyS0,115200 net.ifnames=0 mitigations=off panic=1 "
