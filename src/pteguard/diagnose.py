@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from pteguard import runner
+from pteguard import locations, runner
 from pteguard.parsers.signatures import SEVERITY_RANK
 
 EXIT_CLEAN = 0
@@ -40,7 +40,7 @@ def add_parser(subparsers):
 
 
 def _default_inventory():
-    return os.path.join(runner.PROJECT_ROOT, "inventories", "local")
+    return locations.default_inventory()
 
 
 def _load_report(path):

@@ -10,7 +10,7 @@ import datetime
 import os
 import sys
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pteguard import locations
 
 
 class RunnerError(Exception):
@@ -18,18 +18,11 @@ class RunnerError(Exception):
 
 
 def collections_path(explicit=None):
-    """Where the pteguard.remediation collection is installed for this CLI."""
-    candidates = []
-    if explicit:
-        candidates.append(explicit)
-    if os.environ.get("PTEGUARD_COLLECTIONS_PATH"):
-        candidates.append(os.environ["PTEGUARD_COLLECTIONS_PATH"])
-    candidates.append(os.path.join(PROJECT_ROOT, "collections"))
-    for path in candidates:
-        if os.path.isdir(os.path.join(path, "ansible_collections", "pteguard", "remediation")):
-            return os.path.abspath(path)
-    raise RunnerError("the pteguard.remediation collection is not installed in %s; run scripts/setup first, or pass "
-                      "--collections-path" % " or ".join(candidates))
+    """Where the pteguard.remediation collection is installed for this CLI (the order: pteguard.locations)."""
+    try:
+        return locations.collections_path(explicit)
+    except locations.LocationError as exc:
+        raise RunnerError(str(exc)) from None
 
 
 def new_run_dir(base):
