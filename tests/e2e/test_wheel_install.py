@@ -84,7 +84,8 @@ def test_wheel_carries_the_collection_and_no_lab_or_tests(wheel_venv, outside):
     assert found["parsers"].startswith(site) and found["copy"].startswith(site), found
     assert found["copy"].endswith(os.path.join("ansible_collections", "pteguard", "remediation"))
     for rel in ("galaxy.yml", "meta/runtime.yml", "playbooks/diagnose.yml", "roles/diagnose/tasks/main.yml",
-                "plugins/modules/kernel_log_info.py", "plugins/filter/diagnose_host.py", "inventories/local/hosts.yml"):
+                "plugins/modules/kernel_log_info.py", "plugins/filter/diagnose_host.py", "inventories/local/hosts.yml",
+                "schemas/report.schema.json"):
         assert os.path.isfile(os.path.join(found["copy"], rel)), rel
     assert not found["lab"]
     assert not os.path.exists(os.path.join(found["copy"], "tests"))
