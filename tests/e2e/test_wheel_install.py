@@ -1,8 +1,8 @@
 """pteguard from a built wheel in a fresh virtualenv, run from a folder outside the checkout.
 
 The wheel is built from a copy of the tracked files (no stale build/ output can slip in), installed with the
-pinned dependencies (requirements.txt as constraints, from the package index pip is configured with, as
-scripts/setup does), and then `analyze` and `diagnose` must find their parsers, their collection and their default
+pinned dependencies (requirements.txt as constraints) from the wheelhouse `scripts/setup --test` fetched, with no
+index (tests talk to loopback only), and then `analyze` and `diagnose` must find their parsers, their collection and their default
 inventory by themselves: no ANSIBLE_CONFIG, no collections path, a throwaway ANSIBLE_HOME.
 Slow (a venv and an install, about a minute): not a timed test.
 """
@@ -20,7 +20,8 @@ import pytest
 from e2e_support import ROOT, explain, tool
 
 LOGS = os.path.join(ROOT, "tests", "fixtures", "logs")
-INSTALL_TIMEOUT = 900  # seconds: a cold install downloads ansible-core and its dependencies
+WHEELHOUSE = os.path.join(ROOT, "build", "wheelhouse")
+INSTALL_TIMEOUT = 600  # seconds: unpacking ansible-core and its dependencies on a loaded machine
 
 
 def _run(argv, cwd, env=None, timeout=300):
@@ -48,15 +49,20 @@ def wheel_venv(tmp_path_factory):
     _tracked_copy(str(src))
     # the project's interpreter by its real path (a pyenv shim breaks Ansible's interpreter discovery)
     python = os.path.realpath(sys.executable)
-    built = _run([python, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(src)], base,
+    if not os.path.isfile(os.path.join(WHEELHOUSE, ".stamp")):
+        pytest.fail("no wheelhouse at %s: run scripts/setup --test first" % WHEELHOUSE)
+    offline = ["--no-index", "--find-links", WHEELHOUSE]
+    # the build backend (setuptools) comes from the wheelhouse too
+    built = _run([python, "-m", "pip", "wheel", "-q", "--no-deps"] + offline + ["-w", str(dist), str(src)], base,
                  timeout=INSTALL_TIMEOUT)
     assert built.returncode == 0, explain(built)
     wheels = sorted(dist.glob("pteguard-*.whl"))
     assert len(wheels) == 1, wheels
     made = _run([python, "-m", "venv", str(venv)], base, timeout=120)
     assert made.returncode == 0, explain(made)
-    installed = _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                      "-c", os.path.join(ROOT, "requirements.txt"), str(wheels[0])], base, timeout=INSTALL_TIMEOUT)
+    installed = _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+                     + offline + ["-c", os.path.join(ROOT, "requirements.txt"), str(wheels[0])], base,
+                     timeout=INSTALL_TIMEOUT)
     assert installed.returncode == 0, explain(installed)
     return venv
 
