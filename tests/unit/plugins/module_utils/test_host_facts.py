@@ -97,3 +97,15 @@ def test_pte_analysis_says_when_it_assumed():
         "assumed 46 physical address bits (the host's were not given); installed memory unknown (addresses "
         "checked against the address width only)")
     assert bare["host_facts_used"]["assumptions"] == []
+
+
+def test_the_lab_guest_that_printed_0_gib():
+    """real: the 1 GiB lab guest (tests/fixtures/host/README.md): 958 MiB and 40 physical address bits."""
+    facts = host_facts_from_text(text("meminfo-labguest-1g.txt"), text("cpuinfo-x86_64-qemu-tcg-labguest.txt"),
+                                 "x86_64")
+    assert facts["memory_bytes"] == 981724 * 1024 and facts["memory_bytes"] < 1 << 30
+    assert (facts["max_phys_bits"], facts["virt_bits"], facts["phys_bits_source"]) == (40, 57, "/proc/cpuinfo")
+    entry = decode_entry("0x8000000012345067", "pte", "x86_64", facts["memory_bytes"], facts["max_phys_bits"],
+                         phys_bits_source=facts["phys_bits_source"])
+    assert entry["limits"] == "40 physical address bits (/proc/cpuinfo); installed memory 958 MiB (+4 GiB for " \
+                              "the PCI hole remap)"

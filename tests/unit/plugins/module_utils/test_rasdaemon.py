@@ -279,3 +279,13 @@ def test_mc_event_without_label_is_located_by_its_layers(tmp_path):
     conn.close()
     finding = db_findings(read_rasdaemon_db(str(path)))[0]
     assert finding["dimm"] == "mc0/1:0"
+
+
+def test_lab_guest_ras_mc_ctl_n_errors_is_a_count():
+    """real: rasdaemon 0.6.8 on the lab's Debian 12 guest, the QEMU-injected corrected MCE (110)."""
+    parsed = parse_ras_mc_ctl(_fixture("110.txt"))
+    ev = parsed["sections"]["mce"]["events"][0]
+    assert (ev["n_errors"], ev["bank"], ev["cpu"], ev["cpu_vendor"], ev["location"]) == (1, 7, 0, None, None)
+    finding = ras_mc_ctl_findings(parsed)[0]
+    assert finding["category"] == "memory_error_corrected" and finding["count"] == 1
+    assert "dimm" not in finding
