@@ -423,8 +423,8 @@ def _module_name(entry):
     return str(entry).split("(", 1)[0]
 
 
-_MONTHS = dict((m, i) for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
-                                               "Oct", "Nov", "Dec"), 1))
+_MONTHS = dict((m, i) for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1))
 _ISO_TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)")
 _SYSLOG_TIME = re.compile(r"^(?:\w{3} )?(\w{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?: (\d{4}))?")
 
