@@ -32,7 +32,9 @@ options:
   host_facts:
     description:
       - Optional facts that sharpen the analysis - C(memory_bytes) (or C(ansible_memtotal_mb)), C(arch),
-        C(kernel), C(max_phys_bits), and C(device_aliases) (a dict mapping log names such as C(ata3) to disks).
+        C(kernel), C(max_phys_bits) with C(phys_bits_source) (C(/proc/cpuinfo) or C(assumed)) and
+        C(assumptions) (the C(host_facts) of kernel_log_info's C(kernel) result carries all of these), and
+        C(device_aliases) (a dict mapping log names such as C(ata3) to disks).
     type: dict
 author:
   - pteguard contributors
@@ -61,9 +63,21 @@ _value:
       type: str
     causes:
       description: Ranked causes, each with cause, subject (dimm, module or device), confidence (0..1),
-        confidence_word (low, medium, high), rules, evidence and next_steps.
+        confidence_word (low, medium, high), strongest_rule_weight, rules, evidence and next_steps.
       type: list
       elements: dict
+    notes:
+      description: Evidence under the thresholds (a lone corrected memory error), with its count, the threshold
+        and the next step; not a cause.
+      type: list
+      elements: dict
+    memory_ce_rates:
+      description: Corrected memory errors per DIMM, their peak within 24 h and the thresholds reached.
+      type: list
+      elements: dict
+    host_facts_used:
+      description: Memory size, physical address bits (and where they came from) and the assumptions made.
+      type: dict
     rules_fired:
       description: Every rule that held, with its cause and subject.
       type: list

@@ -18,6 +18,9 @@ Pure Python, no Ansible import: used by the diagnose_host filter and the CLI.
 
 from __future__ import annotations
 
+import calendar
+import re
+
 from .pte_values import PteValueError, analyze_finding
 from .signatures import CATEGORIES, SEVERITY_RANK
 from .host_state import decode_taint
@@ -100,8 +103,16 @@ NEXT_STEPS = {
 
 FACTS = (
     # id, subject kind, description
-    ("memory_errors", "dimm", "corrected or uncorrected memory errors (EDAC, MCE, GHES, rasdaemon, mcelog records)"),
-    ("memory_ce", "dimm", "corrected memory errors"),
+    ("memory_reported", "dimm", "any corrected or uncorrected memory error (EDAC, MCE, GHES, rasdaemon, mcelog "
+                                "records), even a lone one"),
+    ("memory_errors", "dimm", "strong memory evidence: uncorrected errors, or corrected errors at or over the "
+                              "per-DIMM threshold"),
+    ("memory_ce_seen", "dimm", "corrected memory errors, any number (below the thresholds only a note)"),
+    ("memory_ce_over_threshold", "dimm", "corrected errors on one DIMM at or over mcelog's per-DIMM threshold, "
+                                         "10 per 24 h"),
+    ("memory_ce_storm", "dimm", "corrected errors on one DIMM at or over rasdaemon's page threshold, 50 per 24 h"),
+    ("memory_ce_same_page", "dimm", "the same 4 KiB page reported corrected at least twice within 24 h (mcelog's "
+                                    "page threshold)"),
     ("memory_ue", "dimm", "uncorrected memory errors"),
     ("memory_offlined", None, "memory pages poisoned or offlined (memory failure, HardwareCorrupted > 0)"),
     ("page_corruption", None, "page-table corruption or Bad page state reports"),
@@ -117,6 +128,8 @@ FACTS = (
     ("oops_rip_module", "module", "an oops whose RIP/PC is inside a module"),
     ("block_media_error", "device", "block, SCSI, ATA or NVMe errors of class media (medium error, UNC, NVMe "
                                     "media status)"),
+    ("block_media_repeated", "device", "media errors reported at least twice on one disk within the same 1 MiB "
+                                       "sector region"),
     ("block_io_error", "device", "block I/O errors without a media class"),
     ("smart_media_defects", "device", "SMART pending/reallocated/uncorrectable sectors, NVMe media errors, grown "
                                       "defects, failed self-tests"),
@@ -135,18 +148,25 @@ RULES = (
     # id, all, none, cause, weight, rationale
     ("M1", ("memory_ue",), (), "faulty_memory", 0.85,
      "Uncorrected memory errors name failing DRAM directly; the DIMM is named when EDAC or the firmware knows it."),
-    ("M2", ("memory_ce",), (), "faulty_memory", 0.6,
-     "Corrected errors are the early warning of a failing DIMM; ECC hid them this time."),
+    ("M2", ("memory_ce_over_threshold",), (), "faulty_memory", 0.6,
+     "Corrected errors on one DIMM at the rate mcelog treats as a failing DIMM (10 per 24 h): the early "
+     "warning of a failing DIMM; ECC hid them this time. Fewer are only a note to keep monitoring."),
     ("M3", ("memory_offlined",), (), "faulty_memory", 0.45,
      "Poisoned or offlined pages follow memory errors the hardware reported."),
-    ("M4", ("pte_bit_flip", "memory_errors"), (), "faulty_memory", 0.8,
+    ("M4", ("pte_bit_flip", "memory_reported"), (), "faulty_memory", 0.8,
      "A page-table entry one bit away from a valid one, on a host that also logs memory errors, is the "
      "textbook flipped DRAM bit."),
-    ("M5", ("pte_bit_flip",), ("memory_errors",), "faulty_memory", 0.45,
+    ("M5", ("pte_bit_flip",), ("memory_reported",), "faulty_memory", 0.45,
      "A one-bit corruption without ECC reports still favours memory: non-ECC RAM reports nothing."),
     ("M6", ("page_corruption",), ("memory_errors", "pte_bit_flip", "pte_software_value", "tainting_module",
                                   "module_in_corruption"), "faulty_memory", 0.25,
      "Unexplained page-table or bad-page corruption is most often bad RAM on hosts without ECC; weak alone."),
+    ("M7", ("memory_ce_storm",), (), "faulty_memory", 0.5,
+     "Corrected errors on one DIMM at or over rasdaemon's page threshold (50 per 24 h, the rate at which it "
+     "offlines pages): a DIMM in active decline."),
+    ("M8", ("memory_ce_same_page",), (), "faulty_memory", 0.3,
+     "The same page corrected again within 24 h (mcelog's page threshold): a weak cell that keeps failing, "
+     "not a one-off particle strike; weak alone."),
     ("D1", ("page_corruption", "tainting_module"), ("memory_errors", "pte_bit_flip"), "driver_dma_corruption", 0.55,
      "Page-table corruption with no hardware errors on a kernel running out-of-tree/unsigned modules: such "
      "modules are the usual stray-write or DMA culprits."),
@@ -179,6 +199,8 @@ RULES = (
      "The drive itself reports SMART failure."),
     ("S5", ("block_io_error",), ("block_media_error", "link_error", "controller_error"), "disk_media", 0.2,
      "Plain I/O errors without a class: the disk is the first place to look, weakly."),
+    ("S6", ("block_media_repeated",), (), "disk_media", 0.5,
+     "The disk failed to read the same sector region again and again: a defect on the media, not a transient."),
     ("L1", ("link_error",), (), "storage_link_or_controller", 0.6,
      "Interface CRC errors, link resets and transport failures are cable, backplane or controller faults; the "
      "media is not involved."),
@@ -193,6 +215,27 @@ RULES = (
      "power delivery, microcode/firmware or the CPU itself. Grouped as firmware_or_power."),
     ("F2", ("mce_other_corrected",), ("mce_other_uncorrected",), "firmware_or_power", 0.15,
      "Corrected non-memory machine checks are usually harmless; weak alone."),
+)
+
+
+# Corrected-error thresholds of the tools SREs already run: the rate at which each calls a DIMM or page bad.
+DAY = 24 * 3600
+CE_THRESHOLDS = (
+    # fact, corrected errors, window (s), anchor
+    ("memory_ce_over_threshold", 10, DAY, "mcelog.conf [dimm] ce-error-threshold = 10 / 24h"),
+    ("memory_ce_storm", 50, DAY, "rasdaemon misc/rasdaemon.env PAGE_CE_THRESHOLD=50, PAGE_CE_REFRESH_CYCLE=24h"),
+)
+# mcelog.conf [page] memory-ce-threshold (2 / 24h since 2024; 10 / 24h before): one page corrected again.
+PAGE_REPEAT = (2, DAY, "mcelog.conf [page] memory-ce-threshold = 2 / 24h")
+PAGE_SHIFT = 12
+# Media errors this close together (1 MiB of 512-byte sectors) are the same defect region.
+MEDIA_REGION_SECTORS = 2048
+
+# Facts that, alone, are notes to act on rather than causes: fact, facts that make it more than a note, step, text.
+NOTES = (
+    ("memory_ce_seen", ("memory_ce_over_threshold", "memory_ce_storm", "memory_ce_same_page", "memory_ue"), 4,
+     "{count} corrected memory error(s) on {dimm} ({basis}), under the thresholds ({threshold}): not a cause "
+     "by itself. Keep rasdaemon (or EDAC counters) recording and act if the rate reaches the threshold."),
 )
 
 
@@ -302,9 +345,13 @@ def _host(host_facts):
     aliases = host_facts.get("device_aliases") or {}
     if not isinstance(aliases, dict):
         raise DiagnosisInputError("host_facts.device_aliases must be a dict")
+    assumptions = host_facts.get("assumptions") or []
+    if not isinstance(assumptions, list):
+        raise DiagnosisInputError("host_facts.assumptions must be a list")
     return {"memory_bytes": int(ram) if ram else None, "arch": arch,
             "kernel": host_facts.get("kernel") or host_facts.get("ansible_kernel"),
-            "max_phys_bits": bits, "device_aliases": aliases}
+            "max_phys_bits": bits, "phys_bits_source": host_facts.get("phys_bits_source"),
+            "assumptions": [str(a) for a in assumptions], "device_aliases": aliases}
 
 
 def _disk_name(name, aliases):
@@ -376,22 +423,148 @@ def _module_name(entry):
     return str(entry).split("(", 1)[0]
 
 
+_MONTHS = dict((m, i) for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1))
+_ISO_TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)")
+_SYSLOG_TIME = re.compile(r"^(?:\w{3} )?(\w{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?: (\d{4}))?")
+
+
+def _clock(time):
+    """(clock, seconds) of a finding's time, or None. Clocks: wall, wall without a year (syslog), uptime
+    (dmesg seconds); only times on the same clock are compared."""
+    if time is None:
+        return None
+    text = str(time).strip()
+    match = _ISO_TIME.match(text)
+    if match:
+        return "wall", calendar.timegm(tuple(int(x) for x in match.groups()) + (0, 0, 0))
+    match = _SYSLOG_TIME.match(text)
+    if match and match.group(1) in _MONTHS:
+        month, day, hour, minute, sec, year = match.groups()
+        stamp = calendar.timegm((int(year or 2000), _MONTHS[month], int(day), int(hour), int(minute), int(sec),
+                                 0, 0, 0))
+        return ("wall" if year else "wall_noyear"), stamp
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    # mcelog's TIME is a Unix time; dmesg stamps are seconds since boot
+    return ("wall", value) if value >= 1e9 else ("uptime", value)
+
+
+def _hex_int(value):
+    try:
+        return int(str(value), 16)
+    except (TypeError, ValueError):
+        return None
+
+
+def _peak(events, window):
+    """Most events (summing counts) in any window; None when the times are missing or on different clocks."""
+    clocks = set(e["clock"][0] if e["clock"] else None for e in events)
+    if len(clocks) != 1 or None in clocks:
+        return None
+    timed = sorted((e["clock"][1], e["count"]) for e in events)
+    best, total, start = 0, 0, 0
+    for end in range(len(timed)):
+        total += timed[end][1]
+        while timed[end][0] - timed[start][0] >= window:
+            total -= timed[start][1]
+            start += 1
+        best = max(best, total)
+    return best
+
+
+def _dedup_across_sources(events):
+    """The same machine check read from the kernel log and from rasdaemon counts once: per event identity
+    (address, status) keep the source that holds it most often."""
+    by_identity = {}
+    kept = []
+    for event in events:
+        if event["identity"] is None:
+            kept.append(event)
+        else:
+            by_identity.setdefault(event["identity"], {}).setdefault(event["origin"], []).append(event)
+    for origins in by_identity.values():
+        kept.extend(max(origins.values(), key=len))
+    return kept
+
+
+def _weigh_ce(facts, ce_events):
+    """Corrected-error facts per DIMM from counts and rates against the anchors' thresholds."""
+    rates = []
+    for dimm, raw in sorted(ce_events.items(), key=lambda kv: str(kv[0])):
+        events = _dedup_across_sources(raw)
+        total = sum(e["count"] for e in events)
+        peak = _peak(events, DAY)
+        if peak is None:
+            peak = total
+            basis = "%d in total; their times give no rate, so counted as one 24 h window" % total
+        else:
+            basis = "at most %d within 24 h" % peak
+        rate = {"dimm": dimm, "corrected_errors": total, "peak_24h": peak, "basis": basis, "over": []}
+        for ev in raw:
+            _add(facts, "memory_ce_seen", dimm, ev["ref"])
+            _add(facts, "memory_reported", dimm, ev["ref"])
+        for fid, count, window, anchor in CE_THRESHOLDS:
+            if peak >= count:
+                rate["over"].append(anchor)
+                for ev in raw:
+                    _add(facts, fid, dimm, ev["ref"])
+                    _add(facts, "memory_errors", dimm, ev["ref"])
+        pages = {}
+        for ev in events:
+            if ev["page"] is not None:
+                pages.setdefault(ev["page"], []).append(dict(ev, count=1))
+        for page, page_events in sorted(pages.items()):
+            repeat = _peak(page_events, PAGE_REPEAT[1])
+            if (repeat if repeat is not None else len(page_events)) >= PAGE_REPEAT[0]:
+                rate["over"].append("%s (page 0x%x)" % (PAGE_REPEAT[2], page))
+                for ev in page_events:
+                    _add(facts, "memory_ce_same_page", dimm, ev["ref"])
+                break
+        rates.append(rate)
+    return rates
+
+
+def _media_repeated(facts, media):
+    """block_media_repeated for a disk whose media errors hit the same 1 MiB region at least twice."""
+    for device, items in media.items():
+        regions = {}
+        for sector, ref in items:
+            regions.setdefault(sector // MEDIA_REGION_SECTORS, []).append(ref)
+        for refs in regions.values():
+            if len(refs) >= 2:
+                for ref in refs:
+                    _add(facts, "block_media_repeated", device, ref)
+
+
 def _extract(records, disks, taint, host):
     facts = {}
     aliases = host.get("device_aliases") or {}
     pte_analysis = []
     driver_taint = [n for n in taint if n in _DRIVER_TAINTS]
+    ce_events = {}
+    media = {}
     for finding, origin in records:
         cat = finding["category"]
         ref = _ref(finding, origin)
         also = finding.get("also_categories") or []
         dimm = finding.get("dimm") or None
         if cat == "memory_error_corrected" and finding.get("severity") != "info":
-            _add(facts, "memory_ce", dimm, ref)
-            _add(facts, "memory_errors", dimm, ref)
+            count = finding.get("error_count") or finding.get("count") or 1
+            count = count if isinstance(count, int) and count > 0 else 1
+            address = _hex_int(finding.get("address"))
+            status = _hex_int(finding.get("mce_status"))
+            ce_events.setdefault(dimm, []).append({
+                "ref": ref, "origin": origin, "count": count + (finding.get("repeats") or 0),
+                "clock": _clock(finding.get("time")),
+                "identity": (address, status) if address is not None and status is not None else None,
+                "page": address >> PAGE_SHIFT if address is not None else None})
         elif cat == "memory_error_uncorrected":
             _add(facts, "memory_ue", dimm, ref)
             _add(facts, "memory_errors", dimm, ref)
+            _add(facts, "memory_reported", dimm, ref)
         elif cat == "memory_page_offlined" and finding.get("signature") != "memory_failure_injected":
             _add(facts, "memory_offlined", None, ref)
         elif cat == "machine_check_other" and finding.get("source") != "taint":
@@ -409,7 +582,8 @@ def _extract(records, disks, taint, host):
                     analysis = analyze_finding(finding, arch=host.get("arch"),
                                                installed_ram_bytes=host.get("memory_bytes"),
                                                max_phys_bits=host.get("max_phys_bits"),
-                                               kernel_version=host.get("kernel"))
+                                               kernel_version=host.get("kernel"),
+                                               phys_bits_source=host.get("phys_bits_source"))
                 except PteValueError:
                     analysis = None
                 if analysis and analysis["entries"]:
@@ -441,6 +615,8 @@ def _extract(records, disks, taint, host):
             klass = finding.get("error_class")
             if klass == "media":
                 _add(facts, "block_media_error", device, ref)
+                if isinstance(finding.get("sector"), int):
+                    media.setdefault(device, []).append((finding["sector"], ref))
             elif klass in ("link", "transport"):
                 _add(facts, "link_error", device, ref)
             elif finding.get("signature") in _CONTROLLER_SIGNATURES or klass == "timeout":
@@ -449,6 +625,8 @@ def _extract(records, disks, taint, host):
                 _add(facts, "block_io_error", device, ref)
         if finding.get("source") == "badblocks":
             _add(facts, "smart_media_defects", _disk_name(finding.get("device"), aliases), ref)
+    rates = _weigh_ce(facts, ce_events)
+    _media_repeated(facts, media)
     if driver_taint:
         _add(facts, "tainting_module", None, {"category": "taint", "source": "taint", "line": None,
                                               "message": "kernel taint: %s" % ", ".join(driver_taint)})
@@ -464,7 +642,7 @@ def _extract(records, disks, taint, host):
         crc = disk.get("udma_crc_errors")
         if isinstance(crc, int) and crc > 0:
             _add(facts, "smart_crc_errors", device, _disk_ref(disk, {"udma_crc_errors": crc}))
-    return facts, pte_analysis
+    return facts, pte_analysis, rates
 
 
 # --- rule evaluation ------------------------------------------------------------------------------------
@@ -535,6 +713,28 @@ def _steps(cause, kind, subject):
     return [{"step": step, "name": STEPS[step], "action": text.format(**fill)} for step, text in NEXT_STEPS[cause]]
 
 
+def _notes(facts, ce_rates):
+    """Evidence below the thresholds: named, counted, with what to do, but not a cause."""
+    rates = dict((r["dimm"], r) for r in ce_rates)
+    out = []
+    for fid, stronger, step, text in NOTES:
+        for subject, refs in sorted((facts.get(fid) or {}).items(), key=lambda kv: str(kv[0])):
+            if any(subject in (facts.get(f) or {}) for f in stronger):
+                continue
+            rate = rates.get(subject) or {}
+            out.append({
+                "about": fid, "subject": {"dimm": subject} if subject else None,
+                "message": text.format(count=rate.get("corrected_errors", len(refs)),
+                                       dimm=subject or "an unnamed DIMM", basis=rate.get("basis", "rate unknown"),
+                                       threshold="; ".join(a for _f, _c, _w, a in CE_THRESHOLDS)),
+                "next_steps": [{"step": step, "name": STEPS[step],
+                                "action": NEXT_STEPS["faulty_memory"][1][1].format(
+                                    dimm=subject or "the affected DIMM")}],
+                "evidence": refs,
+            })
+    return out
+
+
 def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host_facts=None):
     """Ranked probable causes for one host.
 
@@ -559,7 +759,7 @@ def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host
         records.append(({"category": "memory_page_offlined", "severity": "error", "source": "meminfo",
                          "message": "HardwareCorrupted: %d kB" % hw_errors["hardware_corrupted_kb"]}, "hw_error_info"))
 
-    facts, pte_analysis = _extract(records, disks, taint_names, host)
+    facts, pte_analysis, ce_rates = _extract(records, disks, taint_names, host)
     groups = {}
     fired = []
     for rule in RULES:
@@ -585,11 +785,15 @@ def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host
             "subject": {kind: subject} if kind and subject else None,
             "confidence": confidence,
             "confidence_word": _word(confidence),
+            "strongest_rule_weight": max(w for _r, w in group["rules"]),
             "rules": [rid for rid, _w in group["rules"]],
             "evidence": group["evidence"],
             "next_steps": _steps(cause, kind, subject),
         })
-    causes.sort(key=lambda c: (-c["confidence"], CAUSES.index(c["cause"]), str(c["subject"])))
+    # Equal confidence: the single strongest piece of evidence, then the amount of evidence, decide; the
+    # table order only separates causes equal on all three.
+    causes.sort(key=lambda c: (-c["confidence"], -c["strongest_rule_weight"], -len(c["evidence"]),
+                               CAUSES.index(c["cause"]), str(c["subject"])))
     if not causes:
         significant = [f for f, _o in records if SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK["warning"]]
         confidence = 0.5 if significant else 0.9
@@ -603,6 +807,11 @@ def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host
     return {
         "primary_cause": causes[0]["cause"],
         "causes": causes,
+        "notes": _notes(facts, ce_rates),
+        "memory_ce_rates": ce_rates,
+        "host_facts_used": {"memory_bytes": host.get("memory_bytes"), "max_phys_bits": host.get("max_phys_bits"),
+                            "phys_bits_source": host.get("phys_bits_source"), "arch": host.get("arch"),
+                            "assumptions": host.get("assumptions") or []},
         "rules_fired": fired,
         "facts": dict((fid, sum(len(v) for v in subjects.values())) for fid, subjects in sorted(facts.items())),
         "pte_analysis": pte_analysis,

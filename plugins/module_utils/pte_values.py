@@ -87,14 +87,28 @@ def _obs(code, meaning, points_to, **extra):
     return item
 
 
-def _limits(max_phys_bits, installed_ram_bytes):
+def memory_size_text(size_bytes):
+    """A memory size as people read it: 981 MiB, 15.5 GiB (never "0 GiB" for a guest under 1 GiB)."""
+    if size_bytes < GIB:
+        return "%d MiB" % (size_bytes >> 20)
+    return "%.1f GiB" % (size_bytes / float(GIB))
+
+
+def _limits(max_phys_bits, installed_ram_bytes, phys_bits_source=None):
     """(physical address bits, highest plausible RAM address + 1, how the limit was chosen)."""
     bits = max_phys_bits if max_phys_bits else DEFAULT_PHYS_BITS
     top = 1 << bits
-    basis = "max_phys_bits=%d" % bits if max_phys_bits else "assumed %d physical address bits" % bits
+    if not max_phys_bits:
+        basis = "assumed %d physical address bits (the host's were not given)" % bits
+    elif phys_bits_source == "assumed":
+        basis = "assumed %d physical address bits (the host does not report them)" % bits
+    else:
+        basis = "%d physical address bits (%s)" % (bits, phys_bits_source or "given")
     if installed_ram_bytes:
         top = min(top, installed_ram_bytes + MMIO_HOLE_SLACK)
-        basis += "; installed memory %d GiB (+4 GiB for the PCI hole remap)" % (installed_ram_bytes // GIB)
+        basis += "; installed memory %s (+4 GiB for the PCI hole remap)" % memory_size_text(installed_ram_bytes)
+    else:
+        basis += "; installed memory unknown (addresses checked against the address width only)"
     return bits, top, basis
 
 
@@ -314,12 +328,13 @@ _PROBLEM_TEXT = {
 
 
 def decode_entry(value, level="pte", arch="x86_64", installed_ram_bytes=None, max_phys_bits=None,
-                 kernel_version=None):
+                 kernel_version=None, phys_bits_source=None):
     """Decode one entry and list observations about it.
 
     value: int or hex text; level: pgd|p4d|pud|pmd|pte; arch: x86_64|arm64 (others get the
     architecture-independent checks only); installed_ram_bytes, max_phys_bits: optional host facts
-    that sharpen the PFN checks; kernel_version picks the swap-entry layout.
+    that sharpen the PFN checks (phys_bits_source says where max_phys_bits came from: "/proc/cpuinfo",
+    or "assumed" when the host does not report it); kernel_version picks the swap-entry layout.
     """
     v = parse_value(value)
     if level not in LEVELS:
@@ -329,7 +344,7 @@ def decode_entry(value, level="pte", arch="x86_64", installed_ram_bytes=None, ma
     if max_phys_bits is not None and (not isinstance(max_phys_bits, int) or not 32 <= max_phys_bits <= 52):
         raise PteValueError("max_phys_bits must be an integer from 32 to 52")
     arch = {"amd64": "x86_64", "aarch64": "arm64"}.get(arch or "x86_64", arch or "x86_64")
-    phys_bits, ram_top, basis = _limits(max_phys_bits, installed_ram_bytes)
+    phys_bits, ram_top, basis = _limits(max_phys_bits, installed_ram_bytes, phys_bits_source)
     result = {"value": "0x%016x" % v, "level": level, "arch": arch, "limits": basis}
     observations = []
     if arch == "x86_64":
@@ -441,7 +456,8 @@ def finding_entries(finding):
     return pairs
 
 
-def analyze_finding(finding, arch=None, installed_ram_bytes=None, max_phys_bits=None, kernel_version=None):
+def analyze_finding(finding, arch=None, installed_ram_bytes=None, max_phys_bits=None, kernel_version=None,
+                    phys_bits_source=None):
     """Decode every entry a pte_corruption finding carries; observations from the record itself are added.
 
     Returns {"entries": [decoded...], "observations": [...], "points_to": ...}.
@@ -455,7 +471,8 @@ def analyze_finding(finding, arch=None, installed_ram_bytes=None, max_phys_bits=
     observations = []
     for level, value in finding_entries(finding):
         try:
-            decoded = decode_entry(value, level, arch, installed_ram_bytes, max_phys_bits, kernel_version)
+            decoded = decode_entry(value, level, arch, installed_ram_bytes, max_phys_bits, kernel_version,
+                                   phys_bits_source)
         except PteValueError as exc:
             observations.append(_obs("unreadable_value", "%s value %r: %s" % (level, value, exc), "unknown"))
             continue

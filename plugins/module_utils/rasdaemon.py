@@ -52,6 +52,57 @@ TABLES = {
 CPER_SEVERITY = {0: "recoverable", 1: "fatal", 2: "corrected", 3: "informational"}
 
 
+# mce_record.mc_location is not a DIMM label: rasdaemon's decoders append "key=value" pieces to it, space
+# separated (mce_snprintf): "n_errors=N" (the corrected-error count of MCi_STATUS bits 52:38, mce-intel.c),
+# "memory_channel=N,csrow=N" (AMD SMCA), "memory_channel=N" then "rank=N" or "ranks=N and M" (Intel iMC
+# decoders), "channel=N, dimm=N" (Nehalem), "memory_die_id=N". Only the channel/csrow/dimm/rank pieces
+# locate memory; n_errors is a count.
+_LOCATION_PIECES = (("memory_die_id", "die"), ("memory_channel", "channel"), ("channel", "channel"),
+                    ("csrow", "csrow"), ("dimm", "dimm"), ("rank", "rank"))
+_MC_LOCATION_RE = re.compile(r"\b(n_errors|memory_die_id|memory_channel|channel|csrow|dimm|rank)=(\d+)")
+_RANKS_RE = re.compile(r"\branks=(\d+) and (\d+)")
+
+
+def parse_mc_location(text):
+    """The numeric pieces of an mce_record mc_location (or of a ras-mc-ctl MCE line that carries one)."""
+    fields = {}
+    for key, value in _MC_LOCATION_RE.findall(text or ""):
+        fields.setdefault(key, int(value))
+    match = _RANKS_RE.search(text or "")
+    if match:
+        fields["ranks"] = "%s+%s" % match.groups()
+    return fields
+
+
+def memory_location(fields, socket=None):
+    """A memory location path ("socket1/channel0/csrow1") from parse_mc_location fields; None when the
+    record locates nothing (only n_errors, or no decoder for this CPU)."""
+    parts = []
+    seen = set()
+    for key, name in _LOCATION_PIECES:
+        if key in fields and name not in seen:
+            parts.append("%s%d" % (name, fields[key]))
+            seen.add(name)
+    if "ranks" in fields:
+        parts.append("ranks%s" % fields["ranks"])
+    if not parts:
+        return None
+    if socket:
+        parts.insert(0, "socket%s" % socket)
+    return "/".join(parts)
+
+
+def _mc_event_location(rec):
+    """An mc_event's DIMM: its EDAC label, else mcN/top:middle:lower (negative layers are unused)."""
+    if rec.get("label"):
+        return rec["label"]
+    if rec.get("mc") is None:
+        return None
+    layers = [str(x) for x in (rec.get("top_layer"), rec.get("middle_layer"), rec.get("lower_layer"))
+              if isinstance(x, int) and 0 <= x < 1 << 63]  # -1 (unused) reads back as 2**64 - 1
+    return "mc%s/%s" % (rec["mc"], ":".join(layers)) if layers else "mc%s" % rec["mc"]
+
+
 class RasdaemonError(ValueError):
     """rasdaemon data could not be read or parsed (missing/corrupt database, garbage text)."""
 
@@ -145,8 +196,7 @@ def summarize_db(data: dict) -> dict:
     for rec in (tables.get("mc_event") or {}).get("records") or []:
         kind = _mc_event_kind(rec.get("err_type"))
         n = rec.get("err_count") or 1
-        layers = (rec.get("mc"), rec.get("top_layer"), rec.get("middle_layer"), rec.get("lower_layer"))
-        label = rec.get("label") or "mc%s:%s:%s:%s" % layers
+        label = _mc_event_location(rec) or "unknown"
         slot = out["by_label"].setdefault(label, {"ce": 0, "ue": 0})
         if kind == "uncorrected":
             out["memory_ue"] += n
@@ -184,7 +234,7 @@ def db_findings(data: dict) -> list:
         f = {"category": cat, "severity": sev, "source": "rasdaemon", "signature": "rasdaemon.mc_event",
              "time": rec.get("timestamp"),
              "message": "%s %s error(s): %s" % (rec.get("err_count"), rec.get("err_type"), rec.get("err_msg")),
-             "count": rec.get("err_count"), "dimm": rec.get("label"), "id": rec.get("id")}
+             "count": rec.get("err_count"), "dimm": _mc_event_location(rec), "id": rec.get("id")}
         if rec.get("address") is not None:
             f["address"] = "0x%x" % rec["address"] if isinstance(rec["address"], int) else rec["address"]
         findings.append(f)
@@ -209,7 +259,13 @@ def db_findings(data: dict) -> list:
         if rec.get("addr"):
             f["address"] = "0x%x" % rec["addr"] if isinstance(rec["addr"], int) else rec["addr"]
         if rec.get("mc_location"):
-            f["dimm"] = rec["mc_location"]
+            f["mc_location"] = rec["mc_location"]
+            where = parse_mc_location(rec["mc_location"])
+            if "n_errors" in where and where["n_errors"] > 0:
+                f["count"] = where["n_errors"]
+            location = memory_location(where, rec.get("socketid"))
+            if location and memory:
+                f["dimm"] = location
         findings.append(f)
     for rec in (tables.get("memory_failure_event") or {}).get("records") or []:
         findings.append({"category": "memory_page_offlined", "severity": "error", "source": "rasdaemon",
@@ -270,8 +326,11 @@ def _parse_mce_event(num, when, rest, line_no):
     ev = {"id": int(num), "line": line_no, "time": None if when in ("..", "") else when, "message": rest}
     head = rest.split(",", 1)[0].strip()
     ev["error"] = head
+    # ras-mc-ctl prints ", CPU <cpuvendor>" (mce_record.cpuvendor: 0 Intel, 2 AMD, ...), and "cpu=0x.." only
+    # when the CPU number is not 0.
     m = re.search(r"\bCPU (\d+)", rest)
-    ev["cpu"] = int(m.group(1)) if m else None
+    ev["cpu_vendor"] = int(m.group(1)) if m else None
+    ev["cpu"] = 0 if "status=" in rest else None
     m = re.search(r"\bbank (.+?) \(bank=(\d+)\)", rest)
     if m:
         ev["bank_name"], ev["bank"] = m.group(1), int(m.group(2))
@@ -282,9 +341,10 @@ def _parse_mce_event(num, when, rest, line_no):
         if key == "bank" and ev["bank"] is not None:
             continue
         ev[key] = val
-    for k in ("memory_channel", "csrow", "cpu", "bank"):
+    for k in ("memory_channel", "csrow", "cpu", "bank", "socketid", "n_errors"):
         if isinstance(ev.get(k), str):
             ev[k] = int(ev[k], 0)
+    ev["location"] = memory_location(parse_mc_location(rest), ev.get("socketid"))
     dec = None
     if ev.get("status"):
         try:
@@ -448,8 +508,10 @@ def ras_mc_ctl_findings(parsed: dict) -> list:
                              ("address", "address"), ("label", "dimm"), ("count", "count")):
                 if ev.get(src) is not None:
                     f[dst] = ev[src]
-            if "memory_channel" in ev or "csrow" in ev:
-                f.setdefault("dimm", "channel %s csrow %s" % (ev.get("memory_channel"), ev.get("csrow")))
+            if ev.get("n_errors"):
+                f.setdefault("count", ev["n_errors"])
+            if ev.get("location") and cat.startswith("memory_error"):
+                f.setdefault("dimm", ev["location"])
             findings.append(f)
     for row in parsed.get("error_count") or []:
         if row["ue"]:

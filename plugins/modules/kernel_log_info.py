@@ -141,11 +141,15 @@ sources:
     - {"name": "journal", "status": "read", "findings": 1, "boot": 0}
     - {"name": "dmesg", "status": "unreadable", "reason": "dmesg: read kernel buffer failed: Operation not permitted"}
 kernel:
-  description: The running kernel of the target, and its memory size (MemTotal) for page-table checks.
+  description:
+    - The running kernel of the target, its memory size (MemTotal) for page-table checks, and C(host_facts)
+      (memory size, physical address bits from /proc/cpuinfo or an assumption said in C(assumptions), CPU).
   returned: always
   type: dict
   sample: {"release": "6.1.0-27-amd64", "version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1", "machine": "x86_64",
-           "memory_bytes": 8330280960}
+           "memory_bytes": 8330280960,
+           "host_facts": {"arch": "x86_64", "memory_bytes": 8330280960, "max_phys_bits": 39, "virt_bits": 48,
+                          "phys_bits_source": "/proc/cpuinfo", "assumptions": [], "cpu_vendor": "GenuineIntel"}}
 cursor:
   description: The journal cursor of the last kernel message, to pass as O(since) next time.
   returned: when the journal was read
@@ -158,6 +162,8 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pteguard.remediation.plugins.module_utils.host_facts import (
+    HostFactsError, read_host_facts)
 from ansible_collections.pteguard.remediation.plugins.module_utils.log_scan import (
     LogSourceError,
     feed_grep_output,
@@ -386,18 +392,13 @@ def run_module():
     findings, summary = merge_results(reader.results, module.params["max_findings"])
     summary["sources_read"] = sum(1 for s in reader.sources if s["status"] == "read")
     uname = os.uname()
-    memory_bytes = None
     try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemTotal:"):
-                    memory_bytes = int(line.split()[1]) * 1024
-                    break
-    except (OSError, ValueError, IndexError):
-        memory_bytes = None
+        host_facts = read_host_facts()
+    except HostFactsError as exc:
+        host_facts = {"assumptions": ["host facts unreadable: %s" % exc]}
     result = dict(changed=False, findings=findings, summary=summary, sources=reader.sources,
                   kernel=dict(release=uname.release, version=uname.version, machine=uname.machine,
-                              memory_bytes=memory_bytes))
+                              memory_bytes=host_facts.get("memory_bytes"), host_facts=host_facts))
     if reader.cursor:
         result["cursor"] = reader.cursor
     if summary["sources_read"] == 0:

@@ -65,14 +65,86 @@ def test_docs_render_every_rule():
 
 # --- memory --------------------------------------------------------------------------------------------
 
-def test_edac_corrected_error_in_the_log_names_the_dimm():
+def test_lone_corrected_error_is_a_note_to_monitor_not_a_cause():
+    """one real EDAC corrected error (sb_edac, one DIMM): under every threshold, so no cause, a note that names
+    the DIMM and says to keep monitoring."""
     result = diagnose(kernel("memory_error_corrected-edac_sbridge-dmesgT"))
+    assert result["primary_cause"] == "none"
+    assert not [r for r in result["rules_fired"] if r["cause"] == "faulty_memory"]
+    note = result["notes"][0]
+    assert note["about"] == "memory_ce_seen" and note["subject"] == {"dimm": "CPU_SrcID#0_Ha#0_Chan#2_DIMM#0"}
+    assert note["message"].startswith("1 corrected memory error(s) on CPU_SrcID#0_Ha#0_Chan#2_DIMM#0")
+    assert "10 / 24h" in note["message"] and "PAGE_CE_THRESHOLD=50" in note["message"]
+    assert [s["name"] for s in note["next_steps"]] == ["hardware_error_monitoring"]
+    assert note["evidence"][0]["line"] >= 1
+    assert result["memory_ce_rates"][0]["peak_24h"] == 1
+
+
+def test_corrected_errors_over_the_rasdaemon_threshold_name_the_dimm():
+    """real: 262 corrected errors at once on one DIMM (sb_edac, corpus-031): over mcelog's 10 and rasdaemon's
+    50 per 24 h, so faulty_memory with that DIMM's EDAC label."""
+    result = diagnose(kernel("corpus-031"))
     cause = top(result)
     assert cause["cause"] == "faulty_memory"
-    assert cause["subject"] == {"dimm": "CPU_SrcID#0_Ha#0_Chan#2_DIMM#0"}
-    assert cause["evidence"][0]["line"] >= 1 and cause["evidence"][0]["source"] == "kernel_log"
+    assert cause["subject"] == {"dimm": "CPU_SrcID#0_Ha#0_Chan#1_DIMM#0"}
+    assert cause["rules"] == ["M2", "M7"] and cause["confidence_word"] == "high"
     assert [s["step"] for s in cause["next_steps"]][:2] == [2, 4]
-    assert "CPU_SrcID#0_Ha#0_Chan#2_DIMM#0" in cause["next_steps"][0]["action"]
+    assert "CPU_SrcID#0_Ha#0_Chan#1_DIMM#0" in cause["next_steps"][0]["action"]
+    assert result["memory_ce_rates"][0]["peak_24h"] == 262 and not result["notes"]
+
+
+@pytest.mark.parametrize("count, rules", [(9, []), (10, ["M2"]), (49, ["M2"]), (60, ["M2", "M7"])])
+def test_thresholds_per_dimm(count, rules):
+    """synthetic counts on the real sb_edac finding: the boundaries are mcelog's 10 and rasdaemon's 50 / 24 h."""
+    finding = copy.deepcopy(kernel("memory_error_corrected-edac_sbridge-dmesgT"))
+    finding[0]["error_count"] = count
+    result = diagnose(finding)
+    fired = [r["rule"] for r in result["rules_fired"] if r["cause"] == "faulty_memory"]
+    assert fired == rules
+    assert bool(result["notes"]) == (not rules)
+
+
+def test_sixty_corrected_errors_within_24_hours_from_separate_records():
+    """synthetic: the real sb_edac record repeated 60 times one minute apart, then 60 more spread over 60 days:
+    the rate, not the total, decides."""
+    base = kernel("memory_error_corrected-edac_sbridge-dmesgT")[0]
+    burst = [dict(base, time="Mon Jan 27 %02d:%02d:15 2020" % (10 + i // 60, i % 60), line=i + 1) for i in range(60)]
+    cause = top(diagnose(burst))
+    # the same address each time: mcelog's page threshold (M8) holds too
+    assert cause["cause"] == "faulty_memory" and cause["rules"] == ["M2", "M7", "M8"]
+    assert cause["subject"] == {"dimm": "CPU_SrcID#0_Ha#0_Chan#2_DIMM#0"}
+    spread = [dict(base, time="2020-%02d-%02d 10:00:00" % (1 + i // 28, 1 + i % 28), line=i + 1) for i in range(60)]
+    result = diagnose(spread)
+    assert result["primary_cause"] == "none" and result["memory_ce_rates"][0]["peak_24h"] == 1
+
+
+def test_medium_errors_repeated_and_one_corrected_error_is_the_disk():
+    """the issue's scenario, from real texts of two machines: repeated critical medium errors at sectors 5120
+    and 5256 of sdb (one 1 MiB region; kern.log with rate-limited callbacks) and one EDAC corrected error
+    (sb_edac). disk_media first, memory only a note."""
+    findings = kernel("block_io_error-blk_update_request-suppressed-kernlog") + \
+        kernel("memory_error_corrected-edac_sbridge-dmesgT")
+    result = diagnose(findings)
+    first = top(result)
+    assert first["cause"] == "disk_media" and first["subject"] == {"device": "sdb"}
+    assert "S6" in first["rules"] and first["confidence_word"] == "high"
+    assert all(c["cause"] != "faulty_memory" for c in result["causes"])
+    assert result["notes"][0]["subject"] == {"dimm": "CPU_SrcID#0_Ha#0_Chan#2_DIMM#0"}
+
+
+def test_ties_are_broken_by_the_strongest_evidence():
+    """real: one ATA ICRC link error (L1 0.6) against one GHES corrected error from a DIMM at 10/24 h
+    (synthetic count; M2 0.6): equal confidence, equal strongest weight, so the amount of evidence decides and
+    the order of the cause table does not."""
+    link = kernel("storage_device_error-ata_icrc_abrt_sata-kernlog-2010")
+    memory = copy.deepcopy(kernel("memory_error_corrected-ghes_corrected-journal-proxmox"))
+    memory[0]["error_count"] = 10
+    result = diagnose(link + memory)
+    a, b = result["causes"][:2]
+    assert a["confidence"] == b["confidence"] and a["strongest_rule_weight"] == b["strongest_rule_weight"]
+    assert len(a["evidence"]) >= len(b["evidence"])
+    if len(a["evidence"]) > len(b["evidence"]):
+        assert a["cause"] == "storage_link_or_controller"
 
 
 def test_ghes_uncorrected_error_is_high_confidence_memory():
@@ -90,9 +162,15 @@ def test_rasdaemon_error_count_names_the_dimm():
 
 
 def test_amd_umc_corrected_mce_from_ras_mc_ctl():
-    cause = top(diagnose([], hw_errors={"findings": ras_mc_ctl("104.txt"), "taint": None}))
-    assert cause["cause"] == "faulty_memory" and cause["subject"] == {"dimm": "channel 0 csrow 1"}
+    """real: three corrected errors at one address on AMD UMC channel 0 csrow 1 over 30 hours, two of them
+    within 24 h: under the DIMM rates, but the same page again within a day (mcelog's page threshold): a weak
+    cell, low confidence."""
+    result = diagnose([], hw_errors={"findings": ras_mc_ctl("104.txt"), "taint": None})
+    cause = top(result)
+    assert cause["cause"] == "faulty_memory" and cause["subject"] == {"dimm": "channel0/csrow1"}
+    assert cause["rules"] == ["M8"] and cause["confidence_word"] == "low"
     assert len(cause["evidence"]) == 3
+    assert result["memory_ce_rates"][0]["peak_24h"] == 2
 
 
 def test_pte_bit_flip_with_corrected_errors_is_memory_first():
@@ -180,7 +258,12 @@ def test_poison_address_oops_is_a_kernel_bug_unless_memory_errors():
     gpf[0].update({"address": "0x6b6b6b6b6b6b6b6b", "address_poison": "slab_free",
                    "hint": "software_use_after_free"})
     assert top(diagnose(gpf))["cause"] == "kernel_bug"
-    with_memory = diagnose(gpf + kernel("memory_error_corrected-edac_sbridge-dmesgT"))
+    # a lone corrected error does not turn a poison-address oops into a memory fault: it is a note
+    lone = diagnose(gpf + kernel("memory_error_corrected-edac_sbridge-dmesgT"))
+    assert top(lone)["cause"] == "kernel_bug"
+    assert lone["notes"][0]["subject"] == {"dimm": "CPU_SrcID#0_Ha#0_Chan#2_DIMM#0"}
+    # 262 corrected errors on one DIMM (corpus-031) are memory evidence strong enough to clear software
+    with_memory = diagnose(gpf + kernel("corpus-031"))
     assert top(with_memory)["cause"] == "faulty_memory"
     assert all(c["cause"] != "kernel_bug" for c in with_memory["causes"])
 
@@ -301,3 +384,9 @@ def test_taint_forms(taint):
     result = diagnose(kernel("pte_corruption-bad_pud-riscv-6.1"), taint=taint)
     assert top(result)["cause"] == "driver_dma_corruption"
     assert result["inputs"]["taint"] == ["out_of_tree_module"]
+
+
+def test_one_media_error_is_not_repeated():
+    """real: a single critical medium error at sector 0 (Longhorn arm64): S2 only, no repeat."""
+    cause = top(diagnose(kernel("storage_device_error-scsi_medium_error-kernlog-arm64")))
+    assert cause["cause"] == "disk_media" and cause["rules"] == ["S2"]

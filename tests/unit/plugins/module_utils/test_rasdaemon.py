@@ -11,7 +11,8 @@ import sqlite3
 import pytest
 
 from ansible_collections.pteguard.remediation.plugins.module_utils.rasdaemon import (
-    RasdaemonError, db_findings, parse_ras_mc_ctl, ras_mc_ctl_findings, read_rasdaemon_db, summarize_db)
+    RasdaemonError, db_findings, memory_location, parse_mc_location, parse_ras_mc_ctl, ras_mc_ctl_findings,
+    read_rasdaemon_db, summarize_db)
 
 
 # --- rasdaemon's schema -------------------------------------------------------------
@@ -165,7 +166,8 @@ def test_errors_amd_umc_mce():
     p = parse_ras_mc_ctl(_fixture("016.txt"))
     ev = p["sections"]["mce"]["events"][0]
     assert ev["time"] is None  # printed as '..'
-    assert (ev["cpu"], ev["bank"], ev["bank_name"]) == (2, 21, "Unified Memory Controller")
+    # ", CPU 2" is ras-mc-ctl printing mce_record.cpuvendor (2: AMD); cpu= is printed only when not 0
+    assert (ev["cpu_vendor"], ev["cpu"], ev["bank"], ev["bank_name"]) == (2, 0, 21, "Unified Memory Controller")
     assert ev["status"] == "0xdc2040000400011b" and ev["addr"] == "0x7d41b7940"
     assert (ev["memory_channel"], ev["csrow"]) == (0, 2)
     assert ev["corrected"] is True and ev["category"] == "memory_error_corrected"
@@ -211,3 +213,79 @@ def test_wrapped_record_is_rejoined():
 def test_garbage(garbage):
     with pytest.raises(RasdaemonError):
         parse_ras_mc_ctl(garbage)
+
+
+# --- mc_location is not a DIMM label -------------------------------------------------
+
+def _mce_db(tmp_path, mc_location, socketid=0):
+    """One mce_record row as rasdaemon 0.6.8 on the lab's Debian 12 guest stores the QEMU-injected corrected
+    memory read (status 0x9c00004000010090, bank 7, addr 0x12345000): mce-intel.c writes the MCi_STATUS
+    corrected-error count (bits 52:38 = 1) into mc_location as "n_errors=1"; no iMC decoder names a channel
+    for bank 7 of the Skylake model the lab CPU claims."""
+    path = tmp_path / "ras-mc_event.db"
+    conn = sqlite3.connect(str(path))
+    schema_create(conn, CURRENT)
+    cols = "timestamp, mcgcap, mcgstatus, status, addr, misc, cpu, socketid, bank, bank_name, error_msg, " \
+           "cpuvendor, mc_location"
+    conn.execute("INSERT INTO mce_record (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)" % cols,
+                 ("2026-11-30 10:00:00 +0000", 0x0F000C1C, 0, schema_to_signed(0x9C00004000010090), 0x12345000,
+                  0x8C, 0, socketid, 7, "Memory Controller", "MEMORY CONTROLLER RD_CHANNEL0_ERR", 0, mc_location))
+    conn.commit()
+    conn.close()
+    return read_rasdaemon_db(str(path))
+
+
+def test_n_errors_is_a_count_not_a_dimm(tmp_path):
+    finding = db_findings(_mce_db(tmp_path, "n_errors=1"))[0]
+    assert finding["category"] == "memory_error_corrected"
+    assert "dimm" not in finding and finding["count"] == 1
+    assert finding["mc_location"] == "n_errors=1"
+
+
+@pytest.mark.parametrize("mc_location, socket, location", [
+    ("n_errors=1", 0, None),
+    ("memory_channel=0,csrow=1", 0, "channel0/csrow1"),          # AMD SMCA (mce-amd-smca.c)
+    ("n_errors=3 memory_channel=2 rank=1", 1, "socket1/channel2/rank1"),  # Intel iMC (mce-intel-*.c)
+    ("n_errors=3 memory_channel=2 ranks=0 and 1", 0, "channel2/ranks0+1"),
+    ("channel=1, dimm=0", 0, "channel1/dimm0"),                  # Nehalem (mce-intel-nehalem.c)
+    ("memory_channel=unspecified", 0, None),                     # Knights Landing
+])
+def test_mc_location_gives_a_location_path(tmp_path, mc_location, socket, location):
+    assert memory_location(parse_mc_location(mc_location), socket) == location
+    finding = db_findings(_mce_db(tmp_path, mc_location, socket))[0]
+    assert finding.get("dimm") == location
+    assert "=" not in (finding.get("dimm") or "")
+
+
+def test_ras_mc_ctl_mce_location_from_real_outputs():
+    for name, location in (("016.txt", "channel0/csrow2"), ("104.txt", "channel0/csrow1")):
+        for finding in ras_mc_ctl_findings(parse_ras_mc_ctl(_fixture(name))):
+            assert finding["dimm"] == location, name
+
+
+def test_error_count_labels_are_the_edac_labels():
+    labels = [f["dimm"] for f in ras_mc_ctl_findings(parse_ras_mc_ctl(_fixture("105.txt")))]
+    assert labels == ["CPU_SrcID#1_Ha#0_Chan#0_DIMM#0"]
+
+
+def test_mc_event_without_label_is_located_by_its_layers(tmp_path):
+    path = tmp_path / "ras-mc_event.db"
+    conn = sqlite3.connect(str(path))
+    schema_create(conn, CURRENT)
+    conn.execute("INSERT INTO mc_event (timestamp, err_count, err_type, err_msg, label, mc, top_layer, "
+                 "middle_layer, lower_layer) VALUES (?,?,?,?,?,?,?,?,?)",
+                 ("2024-05-01 10:00:00 +0000", 1, "Corrected", "read error", "", 0, 1, 0, -1))
+    conn.commit()
+    conn.close()
+    finding = db_findings(read_rasdaemon_db(str(path)))[0]
+    assert finding["dimm"] == "mc0/1:0"
+
+
+def test_lab_guest_ras_mc_ctl_n_errors_is_a_count():
+    """real: rasdaemon 0.6.8 on the lab's Debian 12 guest, the QEMU-injected corrected MCE (110)."""
+    parsed = parse_ras_mc_ctl(_fixture("110.txt"))
+    ev = parsed["sections"]["mce"]["events"][0]
+    assert (ev["n_errors"], ev["bank"], ev["cpu"], ev["cpu_vendor"], ev["location"]) == (1, 7, 0, None, None)
+    finding = ras_mc_ctl_findings(parsed)[0]
+    assert finding["category"] == "memory_error_corrected" and finding["count"] == 1
+    assert "dimm" not in finding
