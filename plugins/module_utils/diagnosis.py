@@ -22,7 +22,7 @@ import calendar
 import re
 
 from .pte_values import PteValueError, analyze_finding
-from .signatures import CATEGORIES, SEVERITY_RANK
+from .signatures import CATEGORIES, SEVERITY_RANK, SIGNATURE_BY_ID
 from .host_state import decode_taint
 from .taint import decode_taint_letters
 
@@ -401,9 +401,10 @@ def _disk_ref(disk, counters):
 
 _MEDIA_COUNTERS = ("pending_sectors", "reallocated_sectors", "offline_uncorrectable", "reported_uncorrectable",
                    "media_errors", "grown_defects", "read_uncorrected", "write_uncorrected", "verify_uncorrected")
-_OOPS_SIGNATURE_HINTS = ("list_corruption", "slub_corruption", "slub_freepointer", "null_pointer_oops")
-_CONTROLLER_SIGNATURES = ("nvme_controller_down", "nvme_timeout", "nvme_removed", "disk_vanished", "scsi_offline",
-                          "scsi_device_offlined")
+def _has_role(finding, role):
+    """Whether the catalogue gives the finding's signature this diagnosis role (signatures.ROLES)."""
+    sig = SIGNATURE_BY_ID.get(finding.get("signature"))
+    return sig is not None and role in sig.roles
 
 
 def _add(facts, fid, subject, ref):
@@ -565,12 +566,12 @@ def _extract(records, disks, taint, host):
             _add(facts, "memory_ue", dimm, ref)
             _add(facts, "memory_errors", dimm, ref)
             _add(facts, "memory_reported", dimm, ref)
-        elif cat == "memory_page_offlined" and finding.get("signature") != "memory_failure_injected":
+        elif cat == "memory_page_offlined" and not _has_role(finding, "injected"):
             _add(facts, "memory_offlined", None, ref)
         elif cat == "machine_check_other" and finding.get("source") != "taint":
             _add(facts, "mce_other_uncorrected" if _mce_uncorrected(finding) else "mce_other_corrected", None, ref)
         if cat in ("pte_corruption", "bad_page_state"):
-            if finding.get("signature") not in ("bad_rss_counter", "nonzero_pgtables_bytes") or cat == "bad_page_state":
+            if not _has_role(finding, "mm_accounting") or cat == "bad_page_state":
                 _add(facts, "page_corruption", None, ref)
             if finding.get("module"):
                 _add(facts, "module_in_corruption", finding["module"], ref)
@@ -600,7 +601,7 @@ def _extract(records, disks, taint, host):
                 _add(facts, "oops_rip_module", finding["module"], ref)
             hint = finding.get("hint") or ""
             if finding.get("address_poison") or hint.startswith("software") or hint == "corrupted_pointer" or \
-                    finding.get("signature") in _OOPS_SIGNATURE_HINTS:
+                    _has_role(finding, "software_hint"):
                 _add(facts, "oops_software_hint", None, ref)
         for entry in finding.get("tainting_modules") or []:
             flags = str(entry).partition("(")[2]
@@ -619,7 +620,7 @@ def _extract(records, disks, taint, host):
                     media.setdefault(device, []).append((finding["sector"], ref))
             elif klass in ("link", "transport"):
                 _add(facts, "link_error", device, ref)
-            elif finding.get("signature") in _CONTROLLER_SIGNATURES or klass == "timeout":
+            elif _has_role(finding, "controller") or klass == "timeout":
                 _add(facts, "controller_error", device, ref)
             elif cat == "block_io_error":
                 _add(facts, "block_io_error", device, ref)

@@ -465,8 +465,9 @@ def analyze_finding(finding, arch=None, installed_ram_bytes=None, max_phys_bits=
     if not isinstance(finding, dict):
         raise PteValueError("a finding must be a dict")
     if arch is None:
-        text = finding.get("message", "")
-        arch = "arm64" if "pc : " in text or "Internal error" in text else "x86_64"
+        # the scanner records the arch on every finding (the host's, or what the record shows); the decoders know
+        # x86_64 and arm64, and a record that shows neither is far likelier x86_64
+        arch = "arm64" if finding.get("arch") == "arm64" else "x86_64"
     entries = []
     observations = []
     for level, value in finding_entries(finding):
