@@ -359,9 +359,10 @@ def measure(argv, env, run_dir, timeout):
         sampler.stop.set()
         sampler.join(timeout=30)
     cpu = children_cpu() - cpu_before
-    stop_pids(tagged_ssh(process_table(), run_dir))  # the run's ControlPersist masters: the next run starts cold
+    masters = tagged_ssh(process_table(), run_dir)
+    stop_pids(masters)  # the run's ControlPersist masters: the next run starts cold
     mb = 1024.0
-    return {"rc": rc, "wall": wall, "cpu": cpu, "samples": sampler.samples,
+    return {"rc": rc, "wall": wall, "cpu": cpu, "samples": sampler.samples, "masters": len(masters),
             "tree_pss": sampler.peak["tree_pss"] / mb, "largest_rss": sampler.peak["largest_rss"] / mb,
             "largest": sampler.peak["largest"], "ssh_pss": sampler.peak["ssh_pss"] / mb,
             "ssh_procs": sampler.peak["ssh_procs"], "procs": sampler.peak["procs"],
@@ -377,6 +378,9 @@ def ansible_env(run_dir, profile):
     env.update({
         "ANSIBLE_HOME": home,
         "ANSIBLE_LOCAL_TEMP": os.path.join(home, "tmp"),
+        # ControlPersist sockets default to ~/.ansible/cp whatever ANSIBLE_HOME says: a run of its own keeps one
+        # side from reusing the other's masters, and this fleet's from colliding with other 127.0.0.x hosts
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(run_dir, "cp"),
         "ANSIBLE_CONFIG": os.path.join(FLEET_FILES, "ansible.cfg"),
         "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "collections"),
         # ansible-runner turns host key checking off unless the environment says otherwise
@@ -574,10 +578,15 @@ def measure_all(args, work):
                     res = run_side(side, count, fleet, work, args)
                     results[(count, side)].append(res)
                     log("round %d %-8s N=%-3d %6.1f s  tree PSS %5.0f MB  largest %5.0f MB (%s)  ssh PSS %5.0f MB "
-                        "(%d procs)  CPU %5.1f s  %d samples" % (
+                        "(%d procs, %d masters)  CPU %5.1f s  %d samples" % (
                             round_no + 1, side, count, res["wall"], res["tree_pss"], res["largest_rss"],
-                            res["largest"], res["ssh_pss"], res["ssh_procs"], res["cpu"], res["samples"]))
+                            res["largest"], res["ssh_pss"], res["ssh_procs"], res["masters"], res["cpu"],
+                            res["samples"]))
     return results
+
+
+def stop_on_signal(signum, _frame):
+    raise KeyboardInterrupt("stopped by signal %d" % signum)
 
 
 def main(argv=None):
@@ -598,11 +607,13 @@ def main(argv=None):
     os.makedirs(work, exist_ok=True)
     log("pteguard fleet benchmark: code %s; hosts %s; %d rounds; forks %d; %s" % (
         code_state(), ",".join(map(str, args.hosts)), args.rounds, FORKS, machine_load()))
+    signal.signal(signal.SIGTERM, stop_on_signal)  # so the fleet's namespace and sshd are removed on `kill` too
     try:
         preflight()
         results = measure_all(args, work)
-    except (BenchError, OSError, subprocess.SubprocessError) as exc:
-        print("fleet benchmark could not run: %s (its files stay in %s)" % (exc, work), file=sys.stderr)
+    except (BenchError, OSError, subprocess.SubprocessError, KeyboardInterrupt) as exc:
+        print("fleet benchmark could not run: %s (its files stay in %s)" % (exc or "interrupted", work),
+              file=sys.stderr)
         return 2
     if not (args.keep or args.work_dir):
         shutil.rmtree(work, ignore_errors=True)
