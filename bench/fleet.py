@@ -237,7 +237,7 @@ def process_table():
         stat = read_text("/proc/%s/stat" % name)
         if not stat:
             continue
-        head, _, rest = stat.rpartition(")")
+        head, _paren, rest = stat.rpartition(")")
         fields = rest.split()
         try:
             table[int(name)] = (int(fields[1]), head.partition("(")[2], int(fields[11]) + int(fields[12]))
@@ -514,13 +514,11 @@ def profile_lines(counts, results):
                          "controller CPU %.1f s" % (side, count, len(runs), wall, span, med(runs, "cpu")))
             lines.append("  %-58s %8s %8s %10s" % ("task", "wall s", "share", "host-s/host"))
             for index, task in enumerate(runs[0]["timing"]["tasks"]):
-                walls = [r["timing"]["tasks"][index]["wall"] for r in runs if len(r["timing"]["tasks"]) > index]
-                per_host = [r["timing"]["tasks"][index]["host_seconds"] / max(1, r["timing"]["tasks"][index]["hosts"])
-                            for r in runs if len(r["timing"]["tasks"]) > index]
+                same = [r["timing"]["tasks"][index] for r in runs if len(r["timing"]["tasks"]) > index]
+                task_wall = statistics.median(t["wall"] for t in same)
+                per_host = statistics.median(t["host_seconds"] / max(1, t["hosts"]) for t in same)
                 name = task["task"].partition(" : ")[2] or task["task"]  # without the role's name
-                lines.append("  %-58s %8.2f %7.0f%% %10.2f" % (name[:58], statistics.median(walls),
-                                                             100 * statistics.median(walls) / wall,
-                                                             statistics.median(per_host)))
+                lines.append("  %-58s %8.2f %7.0f%% %10.2f" % (name[:58], task_wall, 100 * task_wall / wall, per_host))
             kinds = sorted({k for r in runs for k in r["cpu_by_kind"]})
             sampled = {k: statistics.median(r["cpu_by_kind"].get(k, 0.0) for r in runs) for k in kinds}
             lines.append("  CPU s by process kind (sampled every %.1f s; total exact %.1f s, ssh masters included "
