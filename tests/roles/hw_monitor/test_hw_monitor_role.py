@@ -103,6 +103,47 @@ def test_check_mode_on_fresh_host_changes_nothing(lab_host, run_play):
     assert not ti.file("/var/lib/rasdaemon/ras-mc_event.db").exists
 
 
+def mount_tracefs(host) -> None:
+    """Mount the (shared) kernel's tracefs inside the container, as a real host or VM has it.
+
+    Then the probe finds tracing usable and nothing blocks starting rasdaemon, as on a fresh systemd host:
+    the handler and service paths run that the tracefs-less container otherwise skips. Only check mode
+    and runs that cannot install rasdaemon use it, so nothing ever starts tracing the host's kernel.
+    """
+    host.sh("mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing")
+    assert host.testinfra.file("/sys/kernel/tracing/instances").is_directory
+
+
+def test_check_mode_on_fresh_systemd_host_that_could_run_rasdaemon(lab_host, run_play):
+    """Issue 7 item 11: check mode where rasdaemon is absent and nothing blocks starting it.
+
+    The configuration tasks report changes and notify the restart handler; the unit does not exist yet, so the
+    handler must not ask systemd to restart it (on main it failed: "Could not find the requested service").
+    """
+    lab_host.sh("dpkg --purge rasdaemon >/dev/null 2>&1")
+    mount_tracefs(lab_host)
+    ti = lab_host.testinfra
+    assert not ti.package("rasdaemon").is_installed
+    units_before = lab_host.sh("systemctl list-unit-files --no-legend --no-pager").stdout
+
+    check = run_play(lab_host, check=True, label="check mode (fresh, tracefs)")
+    assert check.proc.returncode == 0, check.explain()
+    assert check.stats.get("failures", 1) == 0, check.explain()
+    facts = check.facts()
+    assert facts["hw_monitor_backend"] == "rasdaemon", facts
+    assert facts["hw_monitor_probe"]["tracefs"] == "mounted", facts
+    assert check.stats.get("changed", 0) >= 1, check.explain()
+    assert any("would install rasdaemon" in m for m in check.messages()), check.messages()
+    assert any("would restart rasdaemon" in m for m in check.messages()), check.messages()
+    assert "not installed (check mode)" in facts["hw_monitor_service"]["why_not_running"]
+
+    assert not ti.package("rasdaemon").is_installed
+    assert not ti.file(CONFIG).exists
+    assert not ti.file(DROPIN).exists
+    assert not ti.file(DROPIN.rsplit("/", 1)[0]).exists
+    assert lab_host.sh("systemctl list-unit-files --no-legend --no-pager").stdout == units_before
+
+
 @pytest.mark.parametrize("offline,action", [(True, "soft"), (False, "account")])
 def test_page_offline_setting_writes_page_ce_action(lab_host, run_play, offline, action):
     # Start from the opposite value so the role has to change it either way.
