@@ -68,8 +68,8 @@ def test_collector_badblocks_scan_from_a_recorded_run():
     # The recorded run read /dev/sda1 in 1024-byte blocks 0..204799: a 200 MiB device (409600 sectors; derived).
     host = RecordedHost(bins=("smartctl", "badblocks", "timeout"), outputs={
         "smartctl --json -x /dev/sda": (0, fixture("103.json"), ""),
-        "timeout 60 badblocks -sv -b 1024 /dev/sda 204799 0": (0, fixture("112.stdout.txt"),
-                                                                 fixture("112.stderr.txt")),
+        "timeout 60 badblocks -sv -b 1024 /dev/sda 204799 0": (
+            0, fixture("112.stdout.txt"), fixture("112.stderr.txt")),
     }, files={"/sys/block/sda/size": "409600\n"})
     out = collect_disk_health(host, devices=["sda"], badblocks_devices=["/dev/sda"], badblocks_block_size=1024,
                               badblocks_timeout=60)
