@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from pteguard import __version__, analyze
+from pteguard import __version__, analyze, exit_codes, output
 
 
 def build_parser():
@@ -25,6 +25,9 @@ def build_parser():
     return parser
 
 
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a command killed by SIGPIPE
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
@@ -38,13 +41,15 @@ def main(argv=None):
         print("pteguard: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return 0
+        # the reader went away before the result was printed: never report that as success
+        output.silence_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug: one clear line, the traceback only on request
         if os.environ.get("PTEGUARD_DEBUG"):
             raise
         print("pteguard: internal error: %s: %s (set PTEGUARD_DEBUG=1 for the traceback)"
               % (type(exc).__name__, exc), file=sys.stderr)
-        return 3
+        return exit_codes.INTERNAL
 
 
 if __name__ == "__main__":

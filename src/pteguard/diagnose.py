@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 
-from pteguard import locations, runner
+from pteguard import exit_codes, locations, output, run_dirs, runner
+from pteguard.output import printable
+from pteguard.parsers import source_status
+from pteguard.parsers.report import host_report, report_file_name
 from pteguard.parsers.signatures import SEVERITY_RANK
 
-EXIT_CLEAN = 0
-EXIT_FINDINGS = 1
-EXIT_ERROR = 2
+RUN_SCHEMA = "pteguard.run/1"
+_ERROR_STATUSES = ("failed", "unreachable")
+
+
+def _count(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not a whole number" % text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError("%d is too small (at least %d)" % (value, minimum))
+        return value
+    parse.__name__ = "number >= %d" % minimum
+    return parse
+
+
+def _directory(text):
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError("%s is not a directory" % text)
+    return text
 
 
 def add_parser(subparsers):
@@ -19,7 +41,8 @@ def add_parser(subparsers):
         "diagnose",
         help="triage the kernel logs of inventory hosts over SSH and show a per-host summary",
         description="Runs the pteguard.remediation.diagnose playbook with ansible-runner. Parsing happens on each "
-                    "host; one JSON report per host is written under --report-dir/<run id>/.",
+                    "host; one JSON report per host is written under --report-dir/<run id>/. SSH host keys are "
+                    "checked as ansible-playbook checks them with the project's ansible.cfg (or $ANSIBLE_CONFIG).",
     )
     parser.add_argument("-i", "--inventory", action="append", metavar="INVENTORY",
                         help="inventory path (repeatable; default: inventories/local, this machine)")
@@ -27,14 +50,31 @@ def add_parser(subparsers):
     parser.add_argument("--report-dir", default="reports", help="where per-run report folders go (default: reports)")
     parser.add_argument("--work-dir", default=os.path.join(".pteguard", "runs"),
                         help="ansible-runner private data folders (default: .pteguard/runs)")
+    parser.add_argument("--keep-runs", type=_count(0), default=20, metavar="N",
+                        help="keep the newest N run and report folders made by pteguard, prune older ones "
+                             "(default 20; 0 keeps all)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--fail-on", choices=("info", "warning", "error", "critical", "never"), default="error",
                         help="exit 1 when a host has a finding at or above this severity (default: error)")
-    parser.add_argument("--boots", type=int, default=1, help="journal boots to read, current included (default 1)")
-    parser.add_argument("--since", default="", help="journal cursor or time to start after")
-    parser.add_argument("--forks", type=int, default=25, help="hosts handled in parallel (default 25)")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds before the whole run is stopped")
-    parser.add_argument("--collections-path", help="where pteguard.remediation is installed")
+    parser.add_argument("--boots", type=_count(1), default=None,
+                        help="journal boots to read, current included (default: the inventory's "
+                             "diagnose_kernel_log_boots, else 1)")
+    parser.add_argument("--since", default=None,
+                        help="journal cursor or time to start after (default: the inventory's "
+                             "diagnose_kernel_log_since, else the whole boot)")
+    parser.add_argument("--forks", type=_count(1), default=25, help="hosts handled in parallel (default 25)")
+    parser.add_argument("--connect-timeout", type=_count(1), default=30, metavar="SECONDS",
+                        help="SSH connection timeout per host (ANSIBLE_TIMEOUT; default 30)")
+    parser.add_argument("--host-timeout", type=_count(1), default=600, metavar="SECONDS",
+                        help="longest one task may take on a host before the host is marked timeout "
+                             "(ANSIBLE_TASK_TIMEOUT; default 600)")
+    parser.add_argument("--timeout", type=_count(1), default=1800, metavar="SECONDS",
+                        help="seconds before the whole run is stopped; finished hosts are still reported "
+                             "(default 1800)")
+    parser.add_argument("--insecure-skip-host-key-check", action="store_true",
+                        help="do not verify SSH host keys (an impostor on a host's address would receive the "
+                             "modules); recorded in the run record")
+    parser.add_argument("--collections-path", type=_directory, help="where pteguard.remediation is installed")
     parser.set_defaults(func=run)
     return parser
 
@@ -43,35 +83,38 @@ def _default_inventory():
     return locations.default_inventory()
 
 
-def _load_report(path):
+def _evidence_notes(sources):
+    """(status, notes): 'incomplete' with every source named when none gave evidence; else the gaps."""
+    if not source_status.any_read(sources):
+        unread = ["%s %s: %s" % (s.get("path") or s.get("name") or "?", s.get("status"), s.get("reason") or "-")
+                  for s in sources]
+        return "incomplete", ["no kernel-log source could be read (%s)" % ("; ".join(unread) or "none tried")]
+    return "ok", ["could not read %s" % gap for gap in source_status.gaps(sources)]
+
+
+def host_row(host, info, report_dir):
+    """One table row; for a finished host, its report is written first."""
+    row = {"host": host, "status": info["status"], "message": info.get("message")}
+    if info["status"] != "ok":
+        return row
+    evidence = info["evidence"]
+    path = os.path.join(report_dir, report_file_name(host))
     try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as exc:
-        return {"error": "report %s unreadable: %s" % (path, exc)}
-
-
-def collect(outcome, report_dir):
-    """One row per host: status, and the report's summary when the host finished."""
-    rows = []
-    for host in sorted(outcome["hosts"]):
-        info = dict(outcome["hosts"][host])
-        row = {"host": host, "status": info.get("status"), "message": info.get("message")}
-        path = os.path.join(report_dir, "%s.json" % host)
-        if row["status"] == "ok":
-            report = _load_report(path)
-            if "error" in report:
-                row.update(status="failed", message=report["error"])
-            else:
-                row["report"] = path
-                row["summary"] = report["kernel_log"]["summary"]
-                row["kernel"] = report.get("kernel", {}).get("release")
-                row["diagnosis"] = _cause(report.get("diagnosis"))
-                unread = [s for s in report["kernel_log"]["sources"] if s["status"] == "unreadable"]
-                if unread:
-                    row["unreadable_sources"] = ["%s: %s" % (s["name"], s.get("reason")) for s in unread]
-        rows.append(row)
-    return rows
+        report = host_report(host, evidence["kernel_log"], hw_errors=evidence.get("hw_errors"),
+                             disk_health=evidence.get("disk_health"))
+        with open(path, "x") as handle:  # never follow or overwrite something already there
+            json.dump(report, handle, indent=1)
+            handle.write("\n")
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        row.update(status="failed", message="report not written: %s" % exc)
+        return row
+    log = report["kernel_log"]
+    status, notes = _evidence_notes(log["sources"])
+    row.update(status=status, report=path, summary=log["summary"], kernel=report["kernel"].get("release"),
+               diagnosis=_cause(report.get("diagnosis")))
+    if notes:
+        row["notes"] = notes
+    return row
 
 
 def _cause(diagnosis):
@@ -87,77 +130,125 @@ def _cause(diagnosis):
 
 def format_table(rows):
     header = ("HOST", "STATUS", "KERNEL", "HIGHEST", "FINDINGS", "PROBABLE CAUSE", "CATEGORIES / MESSAGE")
-    lines = []
     table = []
     for row in rows:
         summary = row.get("summary")
         if summary:
             cats = ", ".join("%s %d" % kv for kv in summary["by_category"].items()) or "-"
-            table.append((row["host"], row["status"], row.get("kernel") or "-", summary["highest_severity"] or "none",
-                          str(summary["findings"]), row.get("diagnosis") or "-", cats))
+            cells = (row["host"], row["status"], row.get("kernel") or "-", summary["highest_severity"] or "none",
+                     str(summary["findings"]), row.get("diagnosis") or "-", cats)
         else:
-            table.append((row["host"], row["status"], "-", "-", "-", "-", row.get("message") or "-"))
+            cells = (row["host"], row["status"], "-", "-", "-", "-", row.get("message") or "-")
+        table.append(tuple(printable(cell) for cell in cells))
     widths = [max(len(r[i]) for r in [header] + table) for i in range(6)]
-    for cells in [header] + table:
-        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(cells[:6])) + "  " + cells[6])
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(cells[:6])) + "  " + cells[6]
+             for cells in [header] + table]
     for row in rows:
-        for note in row.get("unreadable_sources", []):
-            lines.append("note: %s could not read %s" % (row["host"], note))
+        for note in row.get("notes", []):
+            lines.append(printable("note: %s: %s" % (row["host"], note)))
     return "\n".join(lines)
 
 
+def row_code(row, fail_on):
+    status = row["status"]
+    if status in _ERROR_STATUSES:
+        return exit_codes.ERROR
+    if status in ("timeout", "interrupted"):
+        return exit_codes.TIMEOUT
+    if status == "incomplete" or row.get("notes"):
+        return exit_codes.INCOMPLETE
+    highest = row["summary"]["highest_severity"]
+    if fail_on != "never" and highest is not None and SEVERITY_RANK[highest] >= SEVERITY_RANK[fail_on]:
+        return exit_codes.FINDINGS
+    return exit_codes.CLEAN
+
+
 def exit_code(rows, fail_on):
-    if not rows or any(row["status"] != "ok" for row in rows):
-        return EXIT_ERROR
-    if fail_on == "never":
-        return EXIT_CLEAN
-    for row in rows:
-        highest = row["summary"]["highest_severity"]
-        if highest is not None and SEVERITY_RANK[highest] >= SEVERITY_RANK[fail_on]:
-            return EXIT_FINDINGS
-    return EXIT_CLEAN
+    if not rows:
+        return exit_codes.ERROR
+    return exit_codes.worst(row_code(row, fail_on) for row in rows)
+
+
+def _extravars(args):
+    """Only what the user asked for: an inventory's own per-host since/boots must win otherwise."""
+    extravars = {"diagnose_write_reports": False}
+    if args.boots is not None:
+        extravars["diagnose_kernel_log_boots"] = args.boots
+    if args.since is not None:
+        extravars["diagnose_kernel_log_since"] = args.since
+    return extravars
 
 
 def run(args):
     inventories = args.inventory or [_default_inventory()]
-    if args.boots < 1:
-        print("pteguard diagnose: --boots must be 1 or more", file=sys.stderr)
-        return EXIT_ERROR
+    checking = not args.insecure_skip_host_key_check
+    if not checking:
+        print("pteguard diagnose: WARNING: SSH host keys are NOT checked (--insecure-skip-host-key-check): an "
+              "impostor on a host's address would receive the modules and its key would be trusted",
+              file=sys.stderr)
+    ident = run_dirs.run_id()
     try:
         collections = runner.collections_path(args.collections_path)
-        work_dir = runner.new_run_dir(os.path.abspath(args.work_dir))
-        report_dir = os.path.join(os.path.abspath(args.report_dir), os.path.basename(work_dir))
-        os.makedirs(report_dir)
+        env = runner.run_environment(collections, ident, host_key_checking=checking,
+                                     connect_timeout=args.connect_timeout, task_timeout=args.host_timeout)
+        hosts = runner.list_hosts(inventories, env, limit=args.limit)
+        if not hosts:
+            raise runner.RunnerError("no host to run on: %s%s" % (
+                "the inventory is empty" if not args.limit else "--limit %s matched no host" % args.limit,
+                " (%s)" % ", ".join(inventories)))
+        work_base, report_base = os.path.abspath(args.work_dir), os.path.abspath(args.report_dir)
+        work_dir = run_dirs.make(work_base, ident)
+        report_dir = run_dirs.make(report_base, ident)
         outcome = runner.run_playbook(
-            "pteguard.remediation.diagnose", inventories,
-            extravars={"diagnose_report_dir": report_dir, "diagnose_kernel_log_boots": args.boots,
-                       "diagnose_kernel_log_since": args.since},
-            work_dir=work_dir, collections=collections, limit=args.limit, forks=args.forks, timeout=args.timeout,
+            "pteguard.remediation.diagnose", hosts, inventories, extravars=_extravars(args), work_dir=work_dir,
+            env=env, limit=args.limit, forks=args.forks, timeout=args.timeout,
         )
     except (runner.RunnerError, OSError) as exc:
         print("pteguard diagnose: %s" % exc, file=sys.stderr)
-        return EXIT_ERROR
-    rows = collect(outcome, report_dir)
-    if not rows:
-        tail = outcome.get("stdout_tail") or "no host was run (empty inventory or --limit matched nothing?)"
-        print("pteguard diagnose: %s" % tail, file=sys.stderr)
-        return EXIT_ERROR
-    _update_latest(os.path.abspath(args.report_dir), report_dir)
-    if args.format == "json":
-        print(json.dumps({"run": {"report_dir": report_dir, "artifacts": outcome["artifacts"],
-                                  "status": outcome["status"]}, "hosts": rows}, indent=1))
-    else:
-        print(format_table(rows))
-        print("reports: %s" % report_dir)
-    return exit_code(rows, args.fail_on)
+        return exit_codes.ERROR
+    rows = [host_row(host, outcome["hosts"][host], report_dir) for host in hosts]
+    record = _run_record(args, ident, checking, inventories, outcome, rows, work_dir, report_dir)
+    _write_record(os.path.join(work_dir, "run.json"), record)
+    run_dirs.update_latest(report_base, report_dir)
+    for base, current in ((work_base, work_dir), (report_base, report_dir)):
+        run_dirs.prune(base, args.keep_runs, current)
+    code = exit_code(rows, args.fail_on)
+    if outcome["signal"] is not None:
+        code = 128 + outcome["signal"]
+    return _emit(args.format, record, rows, report_dir, code)
 
 
-def _update_latest(base, report_dir):
-    link = os.path.join(base, "latest")
+def _run_record(args, ident, checking, inventories, outcome, rows, work_dir, report_dir):
+    return {
+        "schema": RUN_SCHEMA, "id": ident, "status": outcome["status"], "report_dir": report_dir,
+        "artifacts": work_dir, "record": os.path.join(work_dir, "run.json"),
+        "inventories": [os.path.abspath(i) for i in inventories], "limit": args.limit,
+        "host_key_checking": checking,
+        "timeouts": {"connect": args.connect_timeout, "host": args.host_timeout, "run": args.timeout},
+        "stopped_processes": outcome["stopped_processes"],
+        "signal": outcome["signal"],
+        "reports": {row["host"]: os.path.basename(row["report"]) for row in rows if row.get("report")},
+    }
+
+
+def _write_record(path, record):
     try:
-        if os.path.islink(link):
-            os.unlink(link)
-        if not os.path.exists(link):
-            os.symlink(os.path.basename(report_dir), link)
-    except OSError:
-        pass
+        with open(path, "w") as handle:
+            json.dump(record, handle, indent=1)
+    except OSError as exc:
+        print("pteguard diagnose: run record not written: %s" % exc, file=sys.stderr)
+
+
+def _emit(fmt, record, rows, report_dir, code):
+    """Print the result; a closed pipe must not turn findings into success, so the code stands either way."""
+    try:
+        if fmt == "json":
+            print(json.dumps({"run": record, "hosts": rows}, indent=1))
+        else:
+            print(format_table(rows))
+            print("reports: %s" % printable(report_dir))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        output.silence_stdout()
+    return code
+

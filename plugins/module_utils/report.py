@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright: pteguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One host's JSON report, built in one place: by the CLI from the module results it captured, and by the
+diagnose role's report task (through the host_report filter) for plain ansible-playbook runs.
+
+Pure Python, no Ansible import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from .diagnosis import diagnose
+
+SCHEMA = "pteguard.report/1"
+
+# Module result keys Ansible adds around what the module returned; not part of the evidence.
+_ANSIBLE_KEYS = ("invocation", "changed", "failed", "skipped", "warnings", "deprecations")
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _evidence(result):
+    """A module result without Ansible's bookkeeping keys; None when the collector was skipped or not run."""
+    if not isinstance(result, dict) or result.get("skipped"):
+        return None
+    return {k: v for k, v in result.items() if k not in _ANSIBLE_KEYS and not k.startswith("_ansible")}
+
+
+def host_report(host, kernel_log, hw_errors=None, disk_health=None):
+    """The report of one host from its kernel_log_info result and, when run, hw_error_info and disk_health_info."""
+    kernel = kernel_log.get("kernel") or {}
+    hw = _evidence(hw_errors)
+    disks = _evidence(disk_health)
+    # memory size, physical address bits (from /proc/cpuinfo, or assumed and said so), CPU, as the module read them
+    facts = dict(kernel.get("host_facts") or {})
+    facts.update(memory_bytes=kernel.get("memory_bytes"), arch=kernel.get("machine"), kernel=kernel.get("release"))
+    return {
+        "schema": SCHEMA,
+        "host": host,
+        "kernel": kernel,
+        "diagnosis": diagnose(kernel_log, hw_errors=hw, disk_health=disks, host_facts=facts),
+        "hardware_errors": hw,
+        "disk_health": disks,
+        "kernel_log": {
+            "summary": kernel_log.get("summary"),
+            "sources": kernel_log.get("sources") or [],
+            "cursor": kernel_log.get("cursor"),
+            "findings": kernel_log.get("findings") or [],
+        },
+    }
+
+
+def report_file_name(host):
+    """A file name for a host's report that stays inside the report directory whatever the inventory calls it.
+
+    Inventory names may hold '/', '..', control characters or be empty; those are replaced, and a short hash of the
+    real name is added whenever the name had to change, so two different hosts never share a file.
+    """
+    host = str(host)
+    safe = _SAFE_NAME.sub("_", host).strip(".")[:100]
+    if safe == host and safe:
+        return safe + ".json"
+    digest = hashlib.sha256(host.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return "%s-%s.json" % (safe or "host", digest)
