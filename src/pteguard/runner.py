@@ -156,13 +156,20 @@ class _Events:
             host = data.get("host")
             if host and not data.get("ignore_errors"):
                 res = data.get("res") or {}
-                message = " ".join(str(res.get("msg") or res.get("stderr") or res.get("module_stderr")
-                                       or "failed").split())[:400]
+                message = _one_line(res.get("msg") or res.get("stderr") or res.get("module_stderr") or "failed")
                 status = "unreachable" if kind == "runner_on_unreachable" else "failed"
                 if res.get("timedout") or (status == "unreachable" and _TIMED_OUT.search(message)):
                     status = "timeout"
                 self.failures[host] = {"status": status, "message": message, "task": data.get("task")}
         return True
+
+
+def _one_line(text, limit=400):
+    """A failure message on one line; long ones keep their start and their end (ssh says what went wrong last)."""
+    text = " ".join(str(text).replace("@", " ").split())
+    if len(text) <= limit:
+        return text
+    return text[:limit // 3] + " ... " + text[-(limit - limit // 3 - 5):]
 
 
 class _Signals:

@@ -13,15 +13,13 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
-import subprocess
-import time
 import warnings
 
 import pytest
 
 from e2e_support import (
-    COLLECTIONS, INSTALLED, ROOT, SSHD, SSHD_START_DEADLINE, VENV_BIN, _real_python, _stop, _wait_port, free_port,
-    os_user, write_ssh_inventory,
+    COLLECTIONS, INSTALLED, ROOT, SSHD, VENV_BIN, _real_python, _stop, os_user, ssh_keygen, start_sshd,
+    write_ssh_inventory,
 )
 
 
@@ -75,17 +73,12 @@ def sshd(e2e_tmp):
     """A real OpenSSH server on 127.0.0.1:<free port>, own keys and config; yields its facts, then stops it."""
     if not os.access(SSHD, os.X_OK):
         pytest.fail("%s is missing: scripts/setup --test installs openssh-server" % SSHD)
-    keygen = shutil.which("ssh-keygen")
-    if keygen is None:
-        pytest.fail("ssh-keygen is missing: scripts/setup --test installs openssh-client")
     base = e2e_tmp / "sshd"
     base.mkdir()
     os.chmod(base, 0o700)
     host_key, client_key = base / "ssh_host_ed25519_key", base / "client_ed25519"
-    for key, comment in ((host_key, "pteguard-e2e-host"), (client_key, "pteguard-e2e-client")):
-        proc = subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
-                              capture_output=True, text=True, timeout=30, check=False)
-        assert proc.returncode == 0, proc.stderr
+    ssh_keygen(host_key, "pteguard-e2e-host")
+    ssh_keygen(client_key, "pteguard-e2e-client")
     authorized = base / "authorized_keys"
     shutil.copyfile(str(client_key) + ".pub", authorized)
     os.chmod(authorized, 0o600)
@@ -94,44 +87,7 @@ def sshd(e2e_tmp):
         # sshd's privilege-separation directory; the Debian package creates it at boot only when its service runs
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
 
-    proc = None
-    log_path = base / "sshd.log"
-    problem = None
-    for _attempt in range(3):  # another process may grab the port between picking and binding: retry, bounded
-        port = free_port()
-        config = base / "sshd_config"
-        config.write_text("\n".join([
-            "ListenAddress 127.0.0.1",
-            "Port %d" % port,
-            "HostKey %s" % host_key,
-            "PidFile %s" % (base / "sshd.pid"),
-            "AuthorizedKeysFile %s" % authorized,
-            "StrictModes no",
-            "UsePAM no",
-            "PermitRootLogin prohibit-password",
-            "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "AllowUsers %s" % user,
-            "Subsystem sftp internal-sftp",
-            "LogLevel INFO",
-            "",
-        ]))
-        test = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True, timeout=30, check=False)
-        if test.returncode != 0:
-            pytest.fail("sshd -t rejects the test config: %s" % test.stderr.strip())
-        log = open(log_path, "ab")
-        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        problem = _wait_port(port, proc, log_path, time.monotonic() + SSHD_START_DEADLINE)
-        if problem is None:
-            break
-        _stop(proc)
-        proc = None
-    if proc is None:
-        pytest.fail("sshd did not start: %s\n%s" % (problem, log_path.read_text(errors="replace")[-3000:]))
-
+    proc, port, log_path = start_sshd(base, host_key, authorized, user)
     host_pub = (base / "ssh_host_ed25519_key.pub").read_text().split()
     known_hosts = base / "known_hosts"
     known_hosts.write_text("[127.0.0.1]:%d %s %s\n" % (port, host_pub[0], host_pub[1]))

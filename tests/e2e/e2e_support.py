@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import pwd
 import signal
 import socket
@@ -43,6 +44,22 @@ def run(argv, env, cwd=None, timeout=COMMAND_TIMEOUT, input_text=None):
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         pytest.fail("timed out after %ss: %s\n--- stdout tail ---\n%s" % (timeout, " ".join(argv), out[-4000:]))
+
+
+def diagnose_cli(env, cwd, inventories, *extra, timeout=COMMAND_TIMEOUT):
+    """`pteguard diagnose` over `inventories`, its run and report folders under cwd."""
+    argv = [tool("pteguard"), "diagnose", "--report-dir", str(cwd / "reports"), "--work-dir", str(cwd / "work"),
+            "--collections-path", COLLECTIONS, "--timeout", "200"]
+    for inventory in inventories:
+        argv.extend(["-i", inventory])
+    argv.extend(extra)
+    return run(argv, env, cwd=str(cwd), timeout=timeout)
+
+
+def json_rows(proc):
+    """(run record, {host: row}) from `pteguard diagnose --format json`."""
+    document = json.loads(proc.stdout)
+    return document["run"], {row["host"]: row for row in document["hosts"]}
 
 
 def explain(proc):
@@ -85,10 +102,10 @@ def _real_python():
     pytest.fail("no real python3 >= 3.9 found for the sshd host's interpreter")
 
 
-def free_port():
-    """A TCP port free on 127.0.0.1 right now (the kernel picks it)."""
+def free_port(address="127.0.0.1"):
+    """A TCP port free on `address` right now (the kernel picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         return sock.getsockname()[1]
 
 
@@ -113,14 +130,14 @@ def _children(pid):
     return kids
 
 
-def _wait_port(port, proc, log_path, deadline):
-    """Wait until 127.0.0.1:port answers with an SSH banner, or fail when sshd died or the deadline passed."""
+def _wait_port(port, proc, log_path, deadline, address="127.0.0.1"):
+    """Wait until address:port answers with an SSH banner, or fail when sshd died or the deadline passed."""
     last = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return "sshd exited with %s" % proc.returncode
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            with socket.create_connection((address, port), timeout=2) as sock:
                 sock.settimeout(2)
                 banner = sock.recv(64)
             if banner.startswith(b"SSH-2.0-"):
@@ -152,6 +169,73 @@ def _stop(proc):
             except PermissionError:
                 break
             time.sleep(0.1)
+
+
+def ssh_keygen(path, comment):
+    """A new ed25519 key pair at path / path.pub (no passphrase)."""
+    keygen = shutil.which("ssh-keygen")
+    if keygen is None:
+        pytest.fail("ssh-keygen is missing: scripts/setup --test installs openssh-client")
+    proc = subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def run_processes_left(*needles):
+    """Pids of live processes whose environment or command line holds any of the byte strings `needles`."""
+    left = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        blobs = []
+        for name in ("environ", "cmdline"):
+            try:
+                with open("/proc/%s/%s" % (entry, name), "rb") as handle:
+                    blobs.append(handle.read())
+            except OSError:
+                continue
+        if any(needle in blob for needle in needles for blob in blobs):
+            left.append(int(entry))
+    return left
+
+
+def start_sshd(base, host_key, authorized, user, address="127.0.0.1", extra=()):
+    """A real sshd (foreground, own config in `base`) on address:<free port>; returns (proc, port, log path).
+
+    `extra` lines go into sshd_config (e.g. a ForceCommand). The caller stops it with _stop(proc).
+    """
+    log_path = base / "sshd.log"
+    problem = None
+    for _attempt in range(3):  # another process may grab the port between picking and binding: retry, bounded
+        port = free_port(address)
+        config = base / "sshd_config"
+        config.write_text("\n".join([
+            "ListenAddress %s" % address,
+            "Port %d" % port,
+            "HostKey %s" % host_key,
+            "PidFile %s" % (base / "sshd.pid"),
+            "AuthorizedKeysFile %s" % authorized,
+            "StrictModes no",
+            "UsePAM no",
+            "PermitRootLogin prohibit-password",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "AllowUsers %s" % user,
+            "Subsystem sftp internal-sftp",
+            "LogLevel INFO",
+        ] + list(extra) + [""]))
+        test = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True, timeout=30, check=False)
+        if test.returncode != 0:
+            pytest.fail("sshd -t rejects the test config: %s" % test.stderr.strip())
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        problem = _wait_port(port, proc, log_path, time.monotonic() + SSHD_START_DEADLINE, address)
+        if problem is None:
+            return proc, port, log_path
+        _stop(proc)
+    pytest.fail("sshd did not start: %s\n%s" % (problem, log_path.read_text(errors="replace")[-3000:]))
 
 
 def os_user():

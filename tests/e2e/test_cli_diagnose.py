@@ -7,16 +7,11 @@ import os
 
 import pytest
 
-from e2e_support import COLLECTIONS, LOCAL_INVENTORY, explain, free_port, run, ssh_host_vars, tool, write_inventory
+from e2e_support import LOCAL_INVENTORY, diagnose_cli, explain, free_port, ssh_host_vars, write_inventory
 
 
 def _diagnose(env, cwd, inventories, *extra):
-    argv = [tool("pteguard"), "diagnose", "--report-dir", str(cwd / "reports"), "--work-dir", str(cwd / "work"),
-            "--collections-path", COLLECTIONS, "--timeout", "200"]
-    for inventory in inventories:
-        argv.extend(["-i", inventory])
-    argv.extend(extra)
-    return run(argv, env, cwd=str(cwd))
+    return diagnose_cli(env, cwd, inventories, *extra)
 
 
 def _table(stdout):
