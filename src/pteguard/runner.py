@@ -76,6 +76,8 @@ def run_environment(collections, run_id, host_key_checking=True, connect_timeout
         "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
         "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
         "ANSIBLE_PIPELINING": "True",
+        # each host goes through its collectors at its own pace: one hung host does not hold the others back
+        "ANSIBLE_STRATEGY": "free",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_FORCE_COLOR": "False",
         "ANSIBLE_NOCOLOR": "True",
