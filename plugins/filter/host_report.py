@@ -9,7 +9,7 @@ name: host_report
 short_description: Build one host's pteguard report from its collector results
 version_added: "0.1.0"
 description:
-  - Builds the JSON report the pteguard.remediation.diagnose role writes per host (schema C(pteguard.report/1)):
+  - Builds the JSON report the pteguard.remediation.diagnose role writes per host, schema C(pteguard.report/1) -
     the kernel-log summary, sources, cursor and findings, the hardware-error and disk-health results, and the
     ranked diagnosis. The C(pteguard diagnose) CLI builds the same report with the same code.
 options:

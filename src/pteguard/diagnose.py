@@ -251,4 +251,3 @@ def _emit(fmt, record, rows, report_dir, code):
     except BrokenPipeError:
         output.silence_stdout()
     return code
-

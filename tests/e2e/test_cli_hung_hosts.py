@@ -85,7 +85,7 @@ def _describe(pids):
 
 
 def test_hung_hosts_marked_timeout_others_reported(ansible_env, ssh_inventory, sshd, hang_script, stalled_listener,
-                                                    tmp_path):
+                                                   tmp_path):
     inventory = _hung_inventory(tmp_path, sshd, hang_script, stalled_listener)
     proc = diagnose_cli(ansible_env, tmp_path, [LOCAL_INVENTORY, ssh_inventory, inventory], "--format", "json",
                         "--connect-timeout", "5", "--host-timeout", "60")

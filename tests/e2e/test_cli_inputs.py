@@ -134,7 +134,7 @@ def test_secret_never_written_and_old_runs_pruned(ansible_env, tmp_path):
     env = dict(ansible_env, AWS_SECRET_ACCESS_KEY=secret)
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "20200101T000000Z-1").mkdir()  # looks like a run but pteguard did not make it
-    for _ in range(3):
+    for _run in range(3):
         proc = diagnose_cli(env, tmp_path, [LOCAL_INVENTORY], "--keep-runs", "2")
         assert proc.returncode in (0, 1), explain(proc)
     for base in ("work", "reports"):
