@@ -9,6 +9,7 @@ Slow (a venv and an install, about a minute): not a timed test.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -126,7 +127,9 @@ def test_diagnose_localhost_from_the_wheel(wheel_venv, outside):
     assert report["host"] == "localhost" and "kernel_log" in report
     assert report["kernel_log"]["summary"]["findings"] == len(report["kernel_log"]["findings"])
     # ansible-runner was given the wheel's collection, found where Ansible looks (site-packages on sys.path)
-    with open(os.path.join(document["run"]["artifacts"], "env", "envvars")) as handle:
-        given = handle.read()
+    # (env/ files are suppressed; the job's `command` artifact records the environment the run was given)
+    (command,) = glob.glob(os.path.join(document["run"]["artifacts"], "artifacts", "*", "command"))
+    with open(command) as handle:
+        given = json.load(handle)["env"]["ANSIBLE_COLLECTIONS_PATH"]
     assert os.path.join(str(wheel_venv), "lib") in given, given
     assert str(ROOT) not in given
