@@ -401,6 +401,8 @@ def _disk_ref(disk, counters):
 
 _MEDIA_COUNTERS = ("pending_sectors", "reallocated_sectors", "offline_uncorrectable", "reported_uncorrectable",
                    "media_errors", "grown_defects", "read_uncorrected", "write_uncorrected", "verify_uncorrected")
+
+
 def _has_role(finding, role):
     """Whether the catalogue gives the finding's signature this diagnosis role (signatures.ROLES)."""
     sig = SIGNATURE_BY_ID.get(finding.get("signature"))
