@@ -333,8 +333,7 @@ def decoded_stream(handle, fmt, name):
         return _OneRead(bz2.BZ2File(handle))
     if fmt in _BOM_LENGTH:
         return _Transcoder(handle, fmt)
-    raise LogSourceError("%s: %s-compressed data is not supported here; decompress it and pipe it to "
-                         "`pteguard analyze -`" % (name, fmt))
+    raise LogSourceError("%s: %s-compressed data cannot be decoded here; decompress it first" % (name, fmt))
 
 
 class CountingReader(object):
