@@ -423,8 +423,8 @@ def main(argv=None):
     log("best of %d:    grep -c -F %.1f MB/s   grep -c -E %.1f MB/s   pteguard analyze %.1f MB/s"
         % (args.repeat, mbps(size, best["-F"]), mbps(size, best["-E"]), mbps(size, best["pteguard"])))
     cpu = {name: median([r["cpu"] for r in items]) for name, items in runs.items()}
-    log("median CPU:    grep -c -F %.2f s   grep -c -E %.2f s   pteguard analyze %.2f s (Python + its grep)"
-        % (cpu["-F"], cpu["-E"], cpu["pteguard"]))
+    log("median CPU:    grep -c -F %.2f s   grep -c -E %.2f s   grep -c -E -f %.2f s   pteguard analyze %.2f s "
+        "(Python + its grep)" % (cpu["-F"], cpu["-E"], cpu["-f"], cpu["pteguard"]))
     ratio_e = pt_mbps / grep_e_mbps
     ratio_f = pt_mbps / mbps(size, med["-F"])
     patterns_mbps = mbps(size, med["-f"])
