@@ -115,6 +115,16 @@ def _scan_handle(handle, name, engine, max_findings, arch):
     regular = stat.S_ISREG(info.st_mode)
     try:
         start = os.lseek(fd, 0, os.SEEK_CUR) if regular else 0  # standard input may be a file read in part
+    except OSError as exc:
+        raise LogSourceError("%s: cannot read: %s" % (name, exc.strerror or exc))
+    if regular and info.st_size <= start:
+        if _on_procfs(info):
+            # /proc/kmsg says it is empty, never ends, and reading it (even its first bytes) blocks and takes the
+            # messages from syslog
+            raise LogSourceError("%s: a /proc file with no end; save the kernel log with `dmesg > FILE`, or pipe "
+                                 "it: `dmesg | pteguard analyze -`" % name)
+        return _finish(new_scanner(max_findings, arch), "python", "plain", None, empty=True)
+    try:
         head = os.pread(fd, MAGIC_BYTES, start) if regular else _read_head(handle)
     except OSError as exc:
         raise LogSourceError("%s: cannot read: %s" % (name, exc.strerror or exc))
@@ -124,12 +134,6 @@ def _scan_handle(handle, name, engine, max_findings, arch):
                              "`pteguard analyze -`" % (name, fmt))
     grep = _grep_for(engine, name)
     if fmt == "plain" and regular:
-        if info.st_size <= start:
-            if _on_procfs(info):
-                # /proc/kmsg says it is empty, never ends, and reading it takes the messages from syslog
-                raise LogSourceError("%s: a /proc file with no end; save the kernel log with `dmesg > FILE`, or pipe "
-                                     "it: `dmesg | pteguard analyze -`" % name)
-            return _finish(new_scanner(max_findings, arch), "python", fmt, None, empty=True)
         if grep is not None:
             return _scan_regular_grep(fd, start, name, grep, max_findings, arch)
         scanner = new_scanner(max_findings, arch)

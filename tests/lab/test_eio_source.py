@@ -19,8 +19,8 @@ import tarfile
 
 import pytest
 
-from pteguard.lab.cli import inventory
-from pteguard.lab.vm import boot_vms, stop_all
+from pteguard_lab.cli import inventory
+from pteguard_lab.vm import boot_vms, stop_all
 
 pytestmark = pytest.mark.lab
 
