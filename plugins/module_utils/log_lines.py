@@ -40,7 +40,11 @@ _MAX_PREFIX_ROUNDS = 6
 def decode(raw) -> str:
     """bytes -> str, without ever failing on invalid UTF-8; drops line ends, caps length."""
     if isinstance(raw, bytes):
+        if b"\0" in raw:
+            raw = raw.replace(b"\0", b"")  # unclean-shutdown padding glued to the line: it would fill the cap below
         raw = raw.decode("utf-8", "replace")
+    elif "\0" in raw:
+        raw = raw.replace("\0", "")
     raw = raw.rstrip("\r\n")
     if len(raw) > MAX_LINE_CHARS:
         raw = raw[:MAX_LINE_CHARS]

@@ -15,11 +15,24 @@ at most max_findings findings plus counters.
 
 from __future__ import annotations
 
+import codecs
+import errno
 import gzip
 import os
 import re
+import stat
+import zlib
 from bisect import bisect_right
 from itertools import accumulate
+
+try:
+    import bz2
+except ImportError:  # a Python built without it: such files are refused by name
+    bz2 = None
+try:
+    import lzma
+except ImportError:
+    lzma = None
 
 from .findings import select_across_sources
 from .kernel_log import ANCHORS_BYTES, KernelLogScanner
@@ -28,8 +41,60 @@ from .signatures import ANCHORS, MAX_RECORD_LINES, SEVERITY_RANK
 MAX_LINE_BYTES = 65536
 
 
+# grep keeps a whole line in memory, doubling its buffer as it grows: a log with a 200 MB "line" (binary junk, a
+# dump without newlines) costs it 400 MB. Under this cap it fails with "memory exhausted" instead, and the Python
+# engine (which cuts lines at MAX_LINE_BYTES) reads that file. One policy for the CLI and the module.
+GREP_MEMORY_LIMIT_BYTES = 128 << 20
+GREP_MEMORY_NOTE = "a line too long for grep's memory cap: read by the Python engine"
+
+
 class LogSourceError(Exception):
-    """A log source could not be read; the message names it and says why."""
+    """A log source could not be read; the message names it and says why. status: missing or unreadable."""
+
+    def __init__(self, message, status="unreadable"):
+        super(LogSourceError, self).__init__(message)
+        self.status = status
+
+
+class DamagedData(Exception):
+    """A decoder found the data damaged (a truncated archive, trailing garbage): what came before still counts."""
+
+
+def memory_capped(argv):
+    """argv run under GREP_MEMORY_LIMIT_BYTES of address space. The shell text is constant: argv travels as "$@"."""
+    return ["/bin/sh", "-c", 'ulimit -v %d 2>/dev/null; exec "$@"' % (GREP_MEMORY_LIMIT_BYTES // 1024), "grep"] + argv
+
+
+def grep_failure(rc, err):
+    """What a grep exit status means: None (ran through), "memory" (fall back to Python), "io" (a read error: the
+    output so far counts), "other"."""
+    if rc in (0, 1):
+        return None
+    if "memory exhausted" in err:
+        return "memory"
+    if "Input/output error" in err:
+        return "io"
+    return "other"
+
+
+def first_read_error(fd, chunk_size=1 << 20, limit=None):
+    """Byte offset of the first read error in a regular file (None when it reads whole), found with pread.
+
+    A buffered read that reaches a bad block returns what it copied before it; the next read fails: so the offset is
+    exact to the page. The part before is in the page cache already (the scan just read it), so this is cheap.
+    """
+    offset = 0
+    while limit is None or offset < limit:
+        try:
+            data = os.pread(fd, chunk_size, offset)
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return offset
+            raise
+        if not data:
+            return None
+        offset += len(data)
+    return None
 
 
 def bounded_lines(stream, limit=MAX_LINE_BYTES, chunk_size=1 << 20):
@@ -41,9 +106,18 @@ def bounded_lines(stream, limit=MAX_LINE_BYTES, chunk_size=1 << 20):
     pending = b""
     skipping = False  # inside a line already cut at `limit`
     while True:
-        chunk = stream.read(chunk_size)
+        try:
+            chunk = stream.read(chunk_size)
+        except Exception:
+            if pending and not skipping:
+                yield pending  # the line the error cut: what was read of it still counts
+            raise
         if not chunk:
             break
+        if b"\0" in chunk:
+            # an unclean shutdown leaves runs of NULs in syslog files, glued to the next line: dropped here, they
+            # would push that line's text past every length cap (memchr first: no cost on clean logs)
+            chunk = chunk.replace(b"\0", b"")
         lines = (pending + chunk).split(b"\n")
         pending = lines.pop()
         for line in lines:
@@ -125,18 +199,21 @@ def feed_stream(scanner, stream, chunk_size=1 << 22):
     lineno = 1
     batch = []
     size = 0
-    for line in bounded_lines(stream):
-        batch.append(line)
-        size += len(line) + 1
-        if size >= chunk_size:
+    try:
+        for line in bounded_lines(stream):
+            batch.append(line)
+            size += len(line) + 1
+            if size >= chunk_size:
+                feed_block(scanner, batch, b"\n".join(batch), lineno)
+                lineno += len(batch)
+                batch = []
+                size = 0
+    finally:
+        # on a read error too: the lines read before it are evidence
+        if batch:
             feed_block(scanner, batch, b"\n".join(batch), lineno)
             lineno += len(batch)
-            batch = []
-            size = 0
-    if batch:
-        feed_block(scanner, batch, b"\n".join(batch), lineno)
-        lineno += len(batch)
-    scanner.lines = lineno - 1
+        scanner.lines = lineno - 1
     return lineno - 1
 
 
@@ -175,36 +252,193 @@ def feed_grep_output(scanner, lines):
         scanner.feed(int(prefix.group(1)), out[prefix.end():], is_match)
 
 
+# Formats are told by their first bytes, never by the file name. Longer magics first (UTF-32 LE before UTF-16 LE).
+_MAGICS = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"BZh", "bzip2"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    # recognised only to be refused by name instead of being scanned as binary noise
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"LZIP", "lzip"),
+    (b"\x1f\x9d", "compress (.Z)"),
+    (b"PK\x03\x04", "zip"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+)
+MAGIC_BYTES = 6
+_BOM_LENGTH = {"utf-32-le": 4, "utf-32-be": 4, "utf-16-le": 2, "utf-16-be": 2}
+REFUSED_FORMATS = ("lz4", "lzip", "compress (.Z)", "zip", "7z")
+
+
+def sniff_format(head):
+    """The format of a log from its first MAGIC_BYTES bytes: plain, gzip, xz, bzip2, zstd, utf-16/32-le/be, or one
+    of REFUSED_FORMATS."""
+    for magic, name in _MAGICS:
+        if head.startswith(magic):
+            if name == "bzip2" and not head[3:4].isdigit():
+                continue
+            return name
+    return "plain"
+
+
+class _Transcoder(object):
+    """A UTF-16/32 byte stream read as UTF-8, which is what grep and the scanner match."""
+
+    def __init__(self, raw, encoding):
+        self.raw = raw
+        self.decoder = codecs.getincrementaldecoder(encoding)("replace")
+        self.skip = _BOM_LENGTH[encoding]
+        self.done = False
+
+    def read(self, size=-1):
+        while not self.done:
+            data = self.raw.read(size)
+            if self.skip:
+                cut = min(self.skip, len(data))
+                data, self.skip = data[cut:], self.skip - cut
+            text = self.decoder.decode(data, final=not data)
+            if not data:
+                self.done = True
+            if text:
+                return text.encode("utf-8")
+        return b""
+
+
+class _OneRead(object):
+    """read() as read1(): a buffered read(n) that meets damaged data drops everything it decoded in that call."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def read(self, size=-1):
+        return self.stream.read1(size if size is not None and size > 0 else 1 << 20)
+
+    def close(self):
+        self.stream.close()
+
+
+def decoded_stream(handle, fmt, name):
+    """A binary stream of the log's text for a format the standard library reads; LogSourceError for the others."""
+    if fmt == "plain":
+        return handle
+    if fmt == "gzip":
+        return _OneRead(gzip.GzipFile(fileobj=handle, mode="rb"))
+    if fmt == "xz" and lzma is not None:
+        return _OneRead(lzma.LZMAFile(handle))
+    if fmt == "bzip2" and bz2 is not None:
+        return _OneRead(bz2.BZ2File(handle))
+    if fmt in _BOM_LENGTH:
+        return _Transcoder(handle, fmt)
+    raise LogSourceError("%s: %s-compressed data cannot be decoded here; decompress it first" % (name, fmt))
+
+
+class CountingReader(object):
+    """Counts the bytes read, so a read error can say where it happened."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.offset = 0
+
+    def read(self, size=-1):
+        data = self.stream.read(size)
+        self.offset += len(data)
+        return data
+
+
+# What damaged data raises: gzip (EOFError, BadGzipFile is an OSError, zlib.error), bz2 (EOFError, OSError), xz
+# (LZMAError), zstd through scan_io (DamagedData).
+DATA_ERRORS = (OSError, EOFError, ValueError, zlib.error, DamagedData) + ((lzma.LZMAError,) if lzma else ())
+
+
+def damage_reason(exc, fmt, offset):
+    """One line saying why reading stopped and where (offset: bytes of log text read before)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        what = "read error (%s)" % (exc.strerror or exc)
+    elif isinstance(exc, EOFError):
+        what = "%s data ends early (truncated)" % fmt
+    elif isinstance(exc, gzip.BadGzipFile if hasattr(gzip, "BadGzipFile") else ()):
+        what = "data after the end of the gzip stream that is not gzip (%s)" % exc
+    else:
+        what = "damaged %s data (%s)" % (fmt, exc)
+    where = "byte %d" % offset if fmt == "plain" else "byte %d of the decompressed log" % offset
+    return "%s at %s; the rest was not read" % (what, where)
+
+
+def feed_checked(scanner, stream, fmt):
+    """feed_stream that keeps what was read before an error: None when read whole, else {"reason", "offset"}."""
+    counter = CountingReader(stream)
+    try:
+        feed_stream(scanner, counter)
+    except DATA_ERRORS as exc:
+        return {"reason": damage_reason(exc, fmt, counter.offset), "offset": counter.offset}
+    return None
+
+
+def open_error(path, exc):
+    """LogSourceError for an OSError from stat/open, in words that say which problem it is."""
+    if exc.errno == errno.ENOENT:
+        return LogSourceError("%s: no such file" % path, status="missing")
+    if exc.errno == errno.EISDIR:
+        return LogSourceError("%s: is a directory" % path)
+    return LogSourceError("%s: cannot read: %s" % (path, exc.strerror or exc))
+
+
+def refuse_kind(path, mode):
+    """LogSourceError for what is not a log to read to its end (None for files, pipes, ttys)."""
+    if stat.S_ISDIR(mode):
+        return LogSourceError("%s: is a directory" % path)
+    if stat.S_ISBLK(mode):
+        return LogSourceError("%s: is a block device, not a log file" % path)
+    if stat.S_ISSOCK(mode):
+        return LogSourceError("%s: is a socket, not a log file" % path)
+    return None
+
+
 def open_log(path):
     """Open a log file for binary reading, with a one-line reason when that is impossible."""
-    if not os.path.exists(path):
-        raise LogSourceError("%s: no such file" % path)
-    if os.path.isdir(path):
-        raise LogSourceError("%s: is a directory" % path)
+    try:
+        refused = refuse_kind(path, os.stat(path).st_mode)
+    except OSError as exc:
+        raise open_error(path, exc)
+    if refused is not None:
+        raise refused
     try:
         return open(path, "rb")
     except OSError as exc:
-        raise LogSourceError("%s: cannot read: %s" % (path, exc.strerror or exc))
+        raise open_error(path, exc)
 
 
-def is_gzip(path):
+def log_format(path):
+    """The format of a log file by its magic bytes (raises LogSourceError when it cannot be opened)."""
     with open_log(path) as handle:
-        return handle.read(2) == b"\x1f\x8b"
+        try:
+            return sniff_format(handle.read(MAGIC_BYTES))
+        except OSError as exc:
+            raise open_error(path, exc)
 
 
 def scan_file(path, max_findings=None, arch=None):
-    """Scan one log file (plain or gzip) with the pure-Python engine."""
+    """Scan one log file (plain, gzip, xz, bzip2, UTF-16/32) with the pure-Python engine.
+
+    A read error or damaged compressed data keeps the findings before it: the result then carries
+    "damage": {"reason", "offset"}.
+    """
     scanner = new_scanner(max_findings, arch)
-    handle = open_log(path)
-    try:
-        with handle:
-            magic = handle.read(2)
+    with open_log(path) as handle:
+        try:
+            fmt = sniff_format(handle.read(MAGIC_BYTES))
             handle.seek(0)
-            stream = gzip.GzipFile(fileobj=handle) if magic == b"\x1f\x8b" else handle
-            feed_stream(scanner, stream)
-    except (OSError, EOFError, ValueError) as exc:
-        raise LogSourceError("%s: cannot read: %s" % (path, exc))
-    return scanner.finish(engine="python")
+        except OSError as exc:
+            raise open_error(path, exc)
+        damage = feed_checked(scanner, decoded_stream(handle, fmt, path), fmt)
+    result = scanner.finish(engine="python")
+    if damage is not None:
+        result["damage"] = damage
+    return result
 
 
 def merge_results(results, max_findings):

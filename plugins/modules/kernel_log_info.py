@@ -18,7 +18,12 @@ description:
     C(grep -F) (C(zgrep) for rotations), which prints only anchor lines and the record lines after them; the journal
     and C(dmesg) are parsed in Python, bounded by O(max_lines).
   - A source that is missing or unreadable (for example C(dmesg) under C(kernel.dmesg_restrict=1) without root) is
-    reported in RV(sources) with the reason and never fails the host.
+    reported in RV(sources) with the reason and never fails the host. A file cut short by a read error (EIO from a
+    failing disk) or a truncated rotation is C(partial) - its findings up to that point count, and C(offset) says
+    where reading stopped.
+  - Files are told apart by their first bytes - plain text, gzip (through C(zgrep)), and xz, bzip2 and UTF-16/32
+    (decoded in Python); zstd rotations are reported unreadable.
+  - A O(since) that C(journalctl) rejects fails the host with a message naming it.
 author:
   - pteguard maintainers (@pteguard)
 attributes:
@@ -132,14 +137,16 @@ summary:
   sample: {"findings": 1, "findings_returned": 1, "findings_dropped": 0, "by_category": {"block_io_error": 1},
            "by_severity": {"error": 1}, "highest_severity": "error", "suppressed": {}, "suppressed_by_category": {}}
 sources:
-  description: Every source considered, with C(status) read, missing or unreadable, a C(reason) when not read,
-    and the number of findings it gave.
+  description: Every source considered, with C(status) read, partial, empty, missing or unreadable, a C(reason)
+    when not read whole, C(offset) (bytes of log text read) when partial, and the number of findings it gave.
   returned: always
   type: list
   elements: dict
   sample:
     - {"name": "journal", "status": "read", "findings": 1, "boot": 0}
     - {"name": "dmesg", "status": "unreadable", "reason": "dmesg: read kernel buffer failed: Operation not permitted"}
+    - {"name": "kern_log", "path": "/var/log/kern.log", "status": "partial", "findings": 2, "offset": 1048576,
+       "reason": "read error (Input/output error) at byte 1048576; the rest was not read"}
 kernel:
   description:
     - The running kernel of the target, its memory size (MemTotal) for page-table checks, and C(host_facts)
@@ -165,18 +172,20 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pteguard.remediation.plugins.module_utils.host_facts import (
     HostFactsError, read_host_facts)
 from ansible_collections.pteguard.remediation.plugins.module_utils.log_scan import (
+    GREP_MEMORY_NOTE,
     LogSourceError,
     feed_grep_output,
+    first_read_error,
     grep_argv,
-    is_gzip,
+    grep_failure,
+    log_format,
+    memory_capped,
     merge_results,
     new_scanner,
     scan_file,
     scan_lines,
 )
-
-
-_GREP_MEMORY_LIMIT_KB = 128 * 1024
+from ansible_collections.pteguard.remediation.plugins.module_utils.source_status import PARTIAL, READ, any_read
 
 
 class _Reader(object):
@@ -195,12 +204,16 @@ class _Reader(object):
         rc, out, err = self.module.run_command(argv, environ_update={"LC_ALL": "C"}, encoding=None)
         return rc, out, (err or b"").decode("utf-8", "replace")
 
-    def _record(self, entry, result):
+    def _record(self, entry, result, damage=None):
+        """A source read whole, or up to a read error or damaged data (damage: {"reason", "offset"})."""
         for finding in result["findings"]:
             finding["source"] = entry.get("path") or entry["name"]
             if "boot" in entry:
                 finding["boot"] = entry["boot"]
-        entry.update(status="read", findings=result["summary"]["findings"])
+        damage = damage or result.get("damage")
+        entry.update(status=READ, findings=result["summary"]["findings"])
+        if damage is not None:
+            entry.update(status=PARTIAL, reason=damage["reason"], offset=damage["offset"])
         self.results.append(result)
         self.sources.append(entry)
 
@@ -213,6 +226,7 @@ class _Reader(object):
         if journalctl is None:
             self.sources.append({"name": "journal", "status": "missing", "reason": "journalctl is not installed"})
             return False
+        self._check_since(journalctl)
         self._journal_cursor(journalctl)
         if self.cursor is None:
             # no journald here (containers), no permission, or a volatile journal already rotated away
@@ -226,7 +240,7 @@ class _Reader(object):
             argv = [journalctl, "-k", "-b", str(boot), "-o", "short-iso-precise", "--no-pager", "-q",
                     "-n", str(limit)]
             if since:
-                argv.append("--after-cursor=" + since if since.startswith("s=") else "--since=" + since)
+                argv.append(_since_option(since))
             entry = {"name": "journal", "boot": boot}
             rc, out, err = self._run(argv)
             if rc != 0:
@@ -239,6 +253,18 @@ class _Reader(object):
                 entry["truncated"] = "only the last %d lines of this boot were read (max_lines)" % limit
             self._record(entry, scan_lines(lines, **self._limits()))
         return True
+
+    def _check_since(self, journalctl):
+        """A `since` journalctl rejects fails the host: the user asked for something impossible, and reading the
+        whole log instead (or dmesg) would pass off another time range as the one asked for."""
+        since = self.params["since"]
+        if not since:
+            return
+        rc, _out, err = self._run([journalctl, "-k", "-n", "1", "-o", "cat", "--no-pager", "-q", _since_option(since)])
+        if rc != 0:
+            what = "cursor" if since.startswith("s=") else "time"
+            self.module.fail_json(msg="journalctl rejected since=%s (read as a %s): %s" % (since, what, _last_line(err)),
+                                  since=since)
 
     def _journal_cursor(self, journalctl):
         rc, out, _err = self._run([journalctl, "-k", "-b", "0", "-n", "1", "-o", "json", "--no-pager", "-q"])
@@ -267,41 +293,47 @@ class _Reader(object):
         self._record({"name": "dmesg"}, scan_lines(out.splitlines(), **self._limits()))
         return True
 
-    def _file(self, name, path):
-        entry = {"name": name, "path": path}
+    def _python(self, entry, path, note=None):
         try:
-            compressed = is_gzip(path)
+            result = scan_file(path, **self._limits())
         except LogSourceError as exc:
             self._unreadable(entry, str(exc))
             return False
-        grep = self.zgrep if compressed else self.grep
+        if note:
+            entry["note"] = note
+        self._record(entry, result)
+        return True
+
+    def _file(self, name, path):
+        entry = {"name": name, "path": path}
+        try:
+            fmt = log_format(path)
+        except LogSourceError as exc:
+            self._unreadable(entry, str(exc))
+            return False
+        grep = {"plain": self.grep, "gzip": self.zgrep}.get(fmt)
         if grep is None:
-            try:
-                result = scan_file(path, **self._limits())
-            except LogSourceError as exc:
-                self._unreadable(entry, str(exc))
-                return False
-            self._record(entry, result)
-            return True
-        # grep keeps a whole line in memory; under a cap a pathological line makes it fail instead, and Python
-        # (which cuts lines at 64 KiB) reads that file. The shell text is constant: paths travel as "$@".
-        argv = ["/bin/sh", "-c", 'ulimit -v %d 2>/dev/null; exec "$@"' % _GREP_MEMORY_LIMIT_KB, "grep"]
-        rc, out, err = self._run(argv + grep_argv(grep, path, max_count=self.params["max_matches"]))
-        if rc == 2 and "memory exhausted" in err:
-            try:
-                result = scan_file(path, **self._limits())
-            except LogSourceError as exc:
-                self._unreadable(entry, str(exc))
-                return False
-            entry["note"] = "a line too long for grep's memory cap: read by the Python engine"
-            self._record(entry, result)
-            return True
-        if rc not in (0, 1):
+            # no grep, or a format only Python decodes (xz, bzip2, UTF-16/32; zstd is refused by name)
+            return self._python(entry, path)
+        rc, out, err = self._run(memory_capped(grep_argv(grep, path, max_count=self.params["max_matches"])))
+        failure = grep_failure(rc, err)
+        if failure == "memory":
+            return self._python(entry, path, note=GREP_MEMORY_NOTE)
+        if failure is not None and fmt == "gzip":
+            # a truncated or damaged rotation: Python's decoder keeps what came before and says where it stopped
+            return self._python(entry, path)
+        damage = None
+        if failure == "io":
+            # grep printed what it read before the error: those findings count, the rest of the file is unread
+            offset = _first_read_error(path)
+            where = "at byte %d" % offset if offset is not None else "(offset unknown)"
+            damage = {"reason": "read error (Input/output error) %s; the rest was not read" % where, "offset": offset}
+        elif failure is not None:
             self._unreadable(entry, "%s exited with %d: %s" % (os.path.basename(grep), rc, _last_line(err)))
             return False
         scanner = new_scanner(**self._limits())
         feed_grep_output(scanner, out.splitlines())
-        self._record(entry, scanner.finish(engine="grep", lines_known=False))
+        self._record(entry, scanner.finish(engine="grep", lines_known=False), damage)
         return True
 
     def files(self, name, paths):
@@ -348,6 +380,23 @@ class _Reader(object):
         return self.files("pstore", paths)
 
 
+def _since_option(since):
+    return "--after-cursor=" + since if since.startswith("s=") else "--since=" + since
+
+
+def _first_read_error(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return first_read_error(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _last_line(text):
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]
     return lines[-1] if lines else "no error message"
@@ -390,7 +439,7 @@ def run_module():
             if name in wanted:
                 getattr(reader, name)()
     findings, summary = merge_results(reader.results, module.params["max_findings"])
-    summary["sources_read"] = sum(1 for s in reader.sources if s["status"] == "read")
+    summary["sources_read"] = sum(1 for s in reader.sources if s["status"] in (READ, PARTIAL))
     uname = os.uname()
     try:
         host_facts = read_host_facts()
@@ -401,7 +450,7 @@ def run_module():
                               memory_bytes=host_facts.get("memory_bytes"), host_facts=host_facts))
     if reader.cursor:
         result["cursor"] = reader.cursor
-    if summary["sources_read"] == 0:
+    if not any_read(reader.sources):
         module.warn("no kernel-log source could be read: %s"
                     % "; ".join("%s: %s" % (s["name"], s.get("reason", s["status"])) for s in reader.sources))
     module.exit_json(**result)

@@ -54,7 +54,8 @@ def test_missing_path_is_one_line_error_and_other_paths_still_reported(tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.decode().strip() == "pteguard analyze: %s: no such file" % missing
     sources = json.loads(proc.stdout)["sources"]
-    assert sources[1] == {"path": missing, "error": "%s: no such file" % missing}
+    assert sources[1] == {"path": missing, "status": "missing", "error": "%s: no such file" % missing}
+    assert sources[0]["status"] == "read"
     assert sources[0]["findings"]
 
 
@@ -81,7 +82,9 @@ def test_binary_junk_and_empty_files(tmp_path, engine):
     proc = run("analyze", "--engine", engine, "--format", "json", str(junk), str(empty))
     assert proc.returncode == 0, proc.stderr
     assert b"Traceback" not in proc.stderr
-    assert [s["findings"] for s in json.loads(proc.stdout)["sources"]] == [[], []]
+    sources = json.loads(proc.stdout)["sources"]
+    assert [s["findings"] for s in sources] == [[], []]
+    assert [s["status"] for s in sources] == ["read", "empty"]
 
 
 def test_gzip_rotation(tmp_path):

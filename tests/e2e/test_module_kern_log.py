@@ -156,3 +156,31 @@ def test_second_run_is_unchanged_and_identical(first_run, ansible_env, ssh_inven
     assert again["result"]["changed"] is False
     for key in ("findings", "summary", "sources"):
         assert again["result"][key] == host["result"][key], key
+
+
+def test_rejected_since_cursor_fails_the_host(ansible_env, ssh_inventory):
+    # before: the journal was marked unreadable, dmesg read instead, and the host reported ok
+    if shutil.which("journalctl") is None:
+        pytest.skip("journalctl is not installed")
+    cursor = "s=0123456789abcdef;i=zz;b=not-a-boot"
+    proc, host = _module(ansible_env, ssh_inventory, {"sources": ["auto"], "since": cursor})
+    assert host["status"] == "FAILED!", explain(proc)
+    assert "journalctl rejected since=%s (read as a cursor)" % cursor in host["result"]["msg"], host["result"]
+    assert proc.returncode != 0
+
+
+def test_truncated_rotation_is_partial_over_ssh(ansible_env, ssh_inventory, tmp_path):
+    with open(os.path.join(FIXTURE_LOGS, KERN_LOG_FIXTURE), "rb") as handle:
+        head = handle.read()
+    # the real fixture, then SYNTHETIC benign lines; the archive is cut in the filler's part
+    filler = b"".join(b"Nov  3 10:%02d:%02d host kernel: [%6d.%06d] synthetic benign line\n"
+                      % (i // 60 % 60, i % 60, i, i * 7919 % 1000000) for i in range(40000))
+    packed = gzip.compress(head + filler)
+    path = tmp_path / "kern.log.4.gz"
+    path.write_bytes(packed[: len(packed) * 3 // 4])
+    os.chmod(tmp_path, 0o755)
+    proc, host = _module(ansible_env, ssh_inventory, {"sources": ["kern_log"], "kern_log_paths": [str(path)]})
+    assert host["status"] == "SUCCESS", explain(proc)
+    (source,) = host["result"]["sources"]
+    assert source["status"] == "partial" and "truncated" in source["reason"] and source["offset"] > 0
+    assert host["result"]["summary"]["by_category"] == {"block_io_error": 2, "storage_device_error": 1}

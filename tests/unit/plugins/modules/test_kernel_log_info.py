@@ -93,3 +93,67 @@ def test_max_findings_bounds_the_result(capsys, tmp_path):
 def test_running_kernel_is_reported(capsys, tmp_path):
     result = run_module(capsys, {"sources": ["kern_log"], "kern_log_paths": [str(tmp_path / "x")]})
     assert result["kernel"]["release"] == os.uname().release
+
+
+def _pack(argv, data):
+    import subprocess
+
+    if shutil.which(argv[0]) is None:
+        pytest.skip("%s is not installed" % argv[0])
+    return subprocess.run(argv, input=data, capture_output=True, check=True, timeout=60).stdout
+
+
+def _fixture_then_filler():
+    """corpus-045 (3 findings), then ~2 MB of SYNTHETIC benign lines: a cut in the second half spares the findings."""
+    with open(os.path.join(LOGS, "corpus-045.log"), "rb") as handle:
+        fixture = handle.read()
+    return fixture + b"".join(b"Nov  3 10:%02d:%02d host kernel: [%6d.%06d] synthetic benign line\n"
+                              % (i // 60 % 60, i % 60, i, i * 7919 % 1000000) for i in range(40000))
+
+
+@pytest.mark.parametrize("engine", ["auto", "python"])
+def test_truncated_gzip_rotation_is_partial_with_its_findings(capsys, tmp_path, engine):
+    packed = gzip.compress(_fixture_then_filler())
+    (tmp_path / "kern.log.1.gz").write_bytes(packed[: len(packed) * 3 // 4])
+    result = run_module(capsys, {"sources": ["kern_log"], "kern_log_paths": [str(tmp_path / "kern.log.1.gz")],
+                                 "engine": engine})
+    (source,) = result["sources"]
+    assert source["status"] == "partial" and "truncated" in source["reason"] and source["offset"] > 0, source
+    assert source["findings"] == 3 and result["summary"]["sources_read"] == 1
+    assert {f["category"] for f in result["findings"]} == {"block_io_error", "storage_device_error"}
+
+
+@pytest.mark.parametrize("tool, fmt", [(["xz", "-c"], "xz"), (["bzip2", "-c"], "bzip2")])
+def test_xz_and_bzip2_rotations_are_read(capsys, tmp_path, tool, fmt):
+    with open(os.path.join(LOGS, "corpus-045.log"), "rb") as handle:
+        (tmp_path / "kern.log.2").write_bytes(_pack(tool, handle.read()))
+    result = run_module(capsys, {"sources": ["kern_log"], "kern_log_paths": [str(tmp_path / "kern.log.2")]})
+    assert result["sources"][0]["status"] == "read", result["sources"]
+    assert result["summary"]["by_category"] == {"block_io_error": 2, "storage_device_error": 1}
+
+
+def test_zstd_rotation_is_unreadable_by_name(capsys, tmp_path):
+    (tmp_path / "kern.log.3").write_bytes(_pack(["zstd", "-q", "-c"], b"x\n"))
+    result = run_module(capsys, {"sources": ["kern_log"], "kern_log_paths": [str(tmp_path / "kern.log.3")]})
+    (source,) = result["sources"]
+    assert source["status"] == "unreadable" and "zstd-compressed" in source["reason"]
+
+
+@pytest.mark.parametrize("engine", ["auto", "python"])
+def test_line_after_a_nul_run_is_found(capsys, tmp_path, engine):
+    # SYNTHETIC layout of an unclean shutdown: a block of NULs glued to the next line of a real log
+    with open(os.path.join(LOGS, "corpus-045.log"), "rb") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    (tmp_path / "kern.log").write_bytes(b"".join(lines[:4]) + b"\0" * 8192 + b"".join(lines[4:]))
+    result = run_module(capsys, {"sources": ["kern_log"], "kern_log_paths": [str(tmp_path / "kern.log")],
+                                 "engine": engine})
+    assert result["summary"]["by_category"] == {"block_io_error": 2, "storage_device_error": 1}
+
+
+@pytest.mark.parametrize("since", ["s=not-a-cursor", "yesterday at noonish"])
+def test_rejected_since_fails_the_host(capsys, since):
+    if shutil.which("journalctl") is None:
+        pytest.skip("journalctl is not installed")
+    result = run_module(capsys, {"sources": ["journal"], "since": since})
+    assert result["failed"] is True
+    assert "journalctl rejected since=%s" % since in result["msg"], result["msg"]
