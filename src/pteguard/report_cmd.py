@@ -1,0 +1,65 @@
+"""`pteguard report RUN --format ...`: one run's reports rendered as JSON, HTML, Markdown, JUnit XML or metrics."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pteguard import atomic_file, exit_codes, fleet_view, output, render_junit, render_metrics, render_templates
+
+FORMATS = ("json", "html", "markdown", "junit", "metrics")
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "report",
+        help="render one run's host reports as JSON, HTML, Markdown, JUnit XML or Prometheus metrics",
+        description="Loads every host report of a run (and its compliance result, if any), validates each against "
+                    "the published schema and renders the run. RUN is a report folder, a run id under "
+                    "--report-dir, or 'latest'.",
+    )
+    parser.add_argument("run", metavar="RUN", help="report folder, run id, or 'latest'")
+    parser.add_argument("--format", choices=FORMATS, default="html")
+    parser.add_argument("--output", "-o", metavar="FILE",
+                        help="write here (whole, via a temp file and rename) instead of stdout")
+    parser.add_argument("--report-dir", default="reports", help="where run ids are looked up (default: reports)")
+    parser.add_argument("--work-dir", default=os.path.join(".pteguard", "runs"),
+                        help="where the run records are, to check no listed report is missing "
+                             "(default: .pteguard/runs)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def render(report_dir, fmt, work_base=None):
+    """The text of one rendering of the run in report_dir (raises fleet_view.ViewError)."""
+    view = fleet_view.build(report_dir, work_base)
+    renderer = {"json": render_templates.json_document, "html": render_templates.html, "markdown": render_templates.markdown,
+                "junit": render_junit.junit, "metrics": render_metrics.metrics}[fmt]
+    return renderer(view)
+
+
+def write_all(report_dir, work_base=None):
+    """HTML, Markdown, JUnit and metrics next to the host reports (never *.json: those are the reports)."""
+    names = {"html": "report.html", "markdown": "report.md", "junit": "junit.xml", "metrics": "pteguard.prom"}
+    texts = {fmt: render(report_dir, fmt, work_base) for fmt in names}
+    for fmt, name in names.items():
+        atomic_file.write(os.path.join(report_dir, name), texts[fmt])
+    return [os.path.join(report_dir, name) for name in names.values()]
+
+
+def run(args):
+    try:
+        report_dir = fleet_view.resolve_run(args.run, args.report_dir)
+        text = render(report_dir, args.format, os.path.abspath(args.work_dir))
+        if args.output:
+            atomic_file.write(args.output, text)
+            return exit_codes.CLEAN
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except fleet_view.ViewError as exc:
+        print("pteguard report: %s" % output.printable(str(exc)), file=sys.stderr)
+        return exit_codes.ERROR
+    except OSError as exc:
+        print("pteguard report: cannot write %s: %s" % (args.output, exc.strerror or exc), file=sys.stderr)
+        return exit_codes.ERROR
+    return exit_codes.CLEAN
