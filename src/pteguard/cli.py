@@ -18,10 +18,12 @@ def build_parser():
     parser.add_argument("--version", action="version", version="pteguard %s" % __version__)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     analyze.add_parser(subparsers)
-    from pteguard import diagnose, signatures_cmd
+    from pteguard import compliance_cmd, diagnose, report_cmd, signatures_cmd
 
     diagnose.add_parser(subparsers)
     signatures_cmd.add_parser(subparsers)
+    report_cmd.add_parser(subparsers)
+    compliance_cmd.add_parser(subparsers)
     return parser
 
 
