@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import heapq
 
-from .signatures import CATEGORIES, CATEGORY_RANK, SEVERITY_RANK
+from .signatures import CATEGORIES, CATEGORY_RANK, SEVERITY_RANK, highest_severity
 
 _FACT_LISTS = (("device", "devices"), ("module", "modules"), ("process", "processes"), ("dimm", "dimms"))
 
@@ -16,7 +16,6 @@ def summarize_findings(findings):
     """Counts by category and severity, the highest severity, and the distinct facts seen."""
     by_category = {}
     by_severity = {}
-    highest = None
     facts = dict((plural, []) for _key, plural in _FACT_LISTS)
     for index, finding in enumerate(findings):
         if not isinstance(finding, dict):
@@ -29,8 +28,6 @@ def summarize_findings(findings):
             raise ValueError("item %d has an unknown severity %r" % (index, severity))
         by_category[category] = by_category.get(category, 0) + 1
         by_severity[severity] = by_severity.get(severity, 0) + 1
-        if highest is None or SEVERITY_RANK[severity] > SEVERITY_RANK[highest]:
-            highest = severity
         for key, plural in _FACT_LISTS:
             value = finding.get(key)
             if value is not None and value not in facts[plural]:
@@ -39,7 +36,7 @@ def summarize_findings(findings):
         "total": len(findings),
         "by_category": dict(sorted(by_category.items())),
         "by_severity": dict(sorted(by_severity.items(), key=lambda kv: SEVERITY_RANK[kv[0]])),
-        "highest_severity": highest,
+        "highest_severity": highest_severity(by_severity),
     }
     result.update(facts)
     return result

@@ -29,6 +29,7 @@ from .signatures import (
     SUPPRESSION_ANCHORS,
     SUPPRESSION_CATEGORIES,
     SUPPRESSION_PATTERN,
+    highest_severity,
 )
 from .taint import decode_taint_letters
 
@@ -72,10 +73,6 @@ def _hex(value):
         return None
     text = str(value).lower()
     return text if text.startswith("0x") else "0x" + text
-
-
-def _severity_max(a, b):
-    return a if SEVERITY_RANK[a] >= SEVERITY_RANK[b] else b
 
 
 class _Record(object):
@@ -310,9 +307,7 @@ class KernelLogScanner(object):
 
     def finish(self, engine="python", lines_known=True):
         self._close()
-        highest = None
-        for severity in self.severity_counts:
-            highest = severity if highest is None else _severity_max(highest, severity)
+        highest = highest_severity(self.severity_counts)
         findings = self.kept.findings()
         findings.sort(key=lambda finding: finding["line"])
         summary = {

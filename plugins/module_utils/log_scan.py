@@ -36,7 +36,7 @@ except ImportError:
 
 from .findings import select_across_sources
 from .kernel_log import ANCHORS_BYTES, KernelLogScanner
-from .signatures import ANCHORS, MAX_RECORD_LINES, SEVERITY_RANK
+from .signatures import ANCHORS, MAX_RECORD_LINES, highest_severity
 
 MAX_LINE_BYTES = 65536
 
@@ -462,10 +462,7 @@ def merge_results(results, max_findings):
                         ("dropped_by_severity", tally.dropped_by_severity)):
         for name, count in counts.items():
             summary[key][name] = summary[key].get(name, 0) + count
-    for severity in summary["by_severity"]:
-        best = summary["highest_severity"]
-        if best is None or SEVERITY_RANK[severity] > SEVERITY_RANK[best]:
-            summary["highest_severity"] = severity
+    summary["highest_severity"] = highest_severity(summary["by_severity"])
     summary["findings_returned"] = len(findings)
     summary["findings_dropped"] = summary["findings"] - len(findings)
     return findings, summary

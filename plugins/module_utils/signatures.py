@@ -33,6 +33,21 @@ CATEGORIES = (
 SEVERITIES = ("info", "warning", "error", "critical")
 SEVERITY_RANK = dict((name, rank) for rank, name in enumerate(SEVERITIES))
 
+
+def highest_severity(severities):
+    """The most severe of some severity names; None for none."""
+    best = None
+    for severity in severities:
+        if best is None or SEVERITY_RANK[severity] > SEVERITY_RANK[best]:
+            best = severity
+    return best
+
+
+def at_or_above(severity, threshold):
+    """Whether a severity (None: no finding) reaches a threshold name; the threshold "never" is never reached."""
+    return severity is not None and threshold != "never" and SEVERITY_RANK[severity] >= SEVERITY_RANK[threshold]
+
+
 # How specific a category is about the cause, for keeping the telling findings when a log has too many: corrupted
 # page tables and uncorrected memory point at one culprit, a lone AER line hardly does.
 CATEGORY_RANK = {

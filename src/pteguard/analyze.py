@@ -10,7 +10,7 @@ import sys
 from pteguard import exit_codes
 from pteguard.parsers import source_status
 from pteguard.parsers.log_scan import LogSourceError
-from pteguard.parsers.signatures import SEVERITY_RANK
+from pteguard.parsers.signatures import at_or_above
 from pteguard.scan_io import scan_path, scan_stream
 
 EXIT_CLEAN = exit_codes.CLEAN
@@ -79,15 +79,13 @@ def analyze_sources(paths, engine="auto", max_findings=1000, stdin=None):
 def exit_code(document, fail_on):
     """The worst of: a path not read (ERROR), read in part (INCOMPLETE), findings at or above fail_on."""
     codes = []
-    threshold = None if fail_on == "never" else SEVERITY_RANK[fail_on]
     for source in document["sources"]:
         if "error" in source:
             codes.append(EXIT_ERROR)
             continue
         if source["status"] == source_status.PARTIAL:
             codes.append(EXIT_INCOMPLETE)
-        highest = source["summary"]["highest_severity"]
-        if threshold is not None and highest is not None and SEVERITY_RANK[highest] >= threshold:
+        if at_or_above(source["summary"]["highest_severity"], fail_on):
             codes.append(EXIT_FINDINGS)
     return exit_codes.worst(codes)
 

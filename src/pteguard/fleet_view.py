@@ -14,7 +14,7 @@ import os
 
 import jsonschema
 
-from pteguard.parsers.signatures import SEVERITY_RANK
+from pteguard.parsers.signatures import at_or_above, highest_severity
 
 COMPLIANCE_FILE = "compliance.json"
 HOST_SCHEMA = "pteguard.report/1"
@@ -154,11 +154,7 @@ def _host_entry(report, compliance_host):
             "time": finding.get("time"), "line": finding.get("line"), "message": finding.get("message", ""),
             "signature": finding.get("signature"), "source": finding.get("source"),
         })
-    highest = None
-    for finding in findings:
-        rank = SEVERITY_RANK.get(finding["severity"], 0)
-        if highest is None or rank > SEVERITY_RANK[highest]:
-            highest = finding["severity"]
+    highest = highest_severity(f["severity"] for f in findings)
     entry = {
         "host": report["host"],
         "status": "ok",
@@ -184,7 +180,7 @@ def _host_entry(report, compliance_host):
 
 def verdict_of(highest):
     """'findings' when a finding is at or above FAILING_SEVERITY, else 'clean'."""
-    if highest is not None and SEVERITY_RANK[highest] >= SEVERITY_RANK[FAILING_SEVERITY]:
+    if at_or_above(highest, FAILING_SEVERITY):
         return "findings"
     return "clean"
 
