@@ -45,10 +45,13 @@ class Container:
     port: int
     pid: int | None = None
     started_at: float | None = None
+    # None boots systemd (the usual lab host); an argv runs that as PID 1 instead, for hosts without systemd
+    init: list[str] | None = None
     _proc: subprocess.Popen | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def create(cls, image: Image, name: str, workdir: Path | str, address: str | None = None) -> "Container":
+    def create(cls, image: Image, name: str, workdir: Path | str, address: str | None = None,
+               init: list[str] | None = None) -> "Container":
         require_tools("systemd-nspawn", "ssh")
         if not image.rootfs.is_dir():
             raise LabError("image %s has no rootfs directory for containers" % image.root)
@@ -56,7 +59,7 @@ class Container:
         wd.mkdir(parents=True, exist_ok=True)
         address = address or next_loopback_address()
         return cls(name=name, image_root=str(image.root), workdir=str(wd), address=address,
-                   port=free_port(address))
+                   port=free_port(address), init=init)
 
     @property
     def image(self) -> Image:
@@ -67,7 +70,8 @@ class Container:
         return Path(self.workdir)
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("name", "image_root", "workdir", "address", "port", "pid", "started_at")}
+        return {k: getattr(self, k) for k in ("name", "image_root", "workdir", "address", "port", "pid", "started_at",
+                                              "init")}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Container":
@@ -78,13 +82,14 @@ class Container:
         listen.write_text("ListenAddress %s:%d\n" % (self.address, self.port))
         hostname = self.wd / "hostname"
         hostname.write_text(self.name + "\n")
-        return [
-            "systemd-nspawn", "--quiet", "--boot", "--volatile=overlay", "--register=no", "--keep-unit",
+        argv = [
+            "systemd-nspawn", "--quiet", "--volatile=overlay", "--register=no", "--keep-unit",
             "--directory", str(self.image.rootfs), "--machine", "pteguard-lab-%s" % self.name,
             "--hostname", self.name, "--console=passive",
             "--bind-ro=%s:/etc/ssh/sshd_config.d/20-pteguard-lab-listen.conf" % listen,
             "--bind-ro=%s:/etc/hostname" % hostname,
         ]
+        return argv + (["--boot"] if self.init is None else ["--"] + list(self.init))
 
     def start(self, detach: bool = False) -> None:
         if self.running():

@@ -220,16 +220,19 @@ def run_play(ansible_env):
     return _run
 
 
-@pytest.fixture
-def lab_host(lab_image, hwm_tmp, request):
-    """A freshly booted Debian 12 container (its own overlay), stopped at teardown."""
+# A host whose PID 1 is not systemd (a minimal container, a chroot-style image): sshd itself runs as PID 1.
+SSHD_AS_INIT = ["/bin/sh", "-c", "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e"]
+
+
+def _booted_host(lab_image, hwm_tmp, request, init=None):
+    """A fresh Debian 12 container (its own overlay), stopped at teardown."""
     from pteguard_lab.container import Container
 
     name = "hwm-%s-%d" % (request.node.name[:24].replace("[", "-").replace("]", "").replace("_", "-"),
                           os.getpid() % 10000)
     workdir = hwm_tmp / name
     workdir.mkdir(parents=True, exist_ok=True)
-    ct = Container.create(lab_image, name, workdir)
+    ct = Container.create(lab_image, name, workdir, init=init)
     started = time.monotonic()
     ct.start()
     try:
@@ -238,3 +241,15 @@ def lab_host(lab_image, hwm_tmp, request):
         yield Host(ct, lab_image, workdir)
     finally:
         ct.stop()
+
+
+@pytest.fixture
+def lab_host(lab_image, hwm_tmp, request):
+    """A freshly booted Debian 12 container with systemd as PID 1."""
+    yield from _booted_host(lab_image, hwm_tmp, request)
+
+
+@pytest.fixture
+def lab_host_without_systemd(lab_image, hwm_tmp, request):
+    """The same image with sshd as PID 1: no service manager at all."""
+    yield from _booted_host(lab_image, hwm_tmp, request, init=SSHD_AS_INIT)

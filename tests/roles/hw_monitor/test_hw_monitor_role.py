@@ -261,3 +261,34 @@ def test_unsafe_env_file_values_are_refused_before_writing(lab_host, run_play):
     assert good.proc.returncode == 0, good.explain()
     content = ti.file(CONFIG).content_string
     assert 'PAGE_CE_THRESHOLD="2k"' in content and 'PAGE_CE_REFRESH_CYCLE="12H"' in content, content
+
+
+def test_host_whose_pid1_is_not_systemd_configures_and_starts_nothing(lab_host_without_systemd, run_play):
+    """Issue 7 item 11 as reported: PID 1 is not systemd (here sshd itself), rasdaemon installed and stopped.
+
+    Check mode changes nothing and fails nowhere; a converge writes the configuration but never asks a service
+    manager that is not there to start or restart anything, says why rasdaemon is not running, and a second
+    converge changes nothing.
+    """
+    host = lab_host_without_systemd
+    assert host.sh("cat /proc/1/comm").stdout.strip() == "sshd"
+    ti = host.testinfra
+    assert ti.package("rasdaemon").is_installed
+    before = config_snapshot(host)
+
+    check = run_play(host, check=True, label="check mode (PID 1 not systemd)")
+    assert check.proc.returncode == 0, check.explain()
+    assert check.stats.get("failures", 1) == 0, check.explain()
+    assert config_snapshot(host) == before
+
+    converge = run_play(host, label="converge (PID 1 not systemd)")
+    assert converge.proc.returncode == 0, converge.explain()
+    facts = converge.facts()
+    assert facts["hw_monitor_service"]["running"] is False
+    assert "not systemd" in facts["hw_monitor_service"]["why_not_running"], facts["hw_monitor_service"]
+    assert not any("restart" in task.lower() for task in converge.changed_tasks()), converge.changed_tasks()
+    assert host.sh("pgrep -x rasdaemon", check=False).returncode != 0
+
+    again = run_play(host, label="second converge (PID 1 not systemd)")
+    assert again.proc.returncode == 0, again.explain()
+    assert again.stats.get("changed", 0) == 0, again.changed_tasks()
