@@ -15,7 +15,7 @@ import time
 import pytest
 
 from lab_support import diagnose
-from pteguard.lab import injectors
+from pteguard_lab import injectors
 from pteguard.parsers.pte_values import decode_entry
 
 pytestmark = pytest.mark.lab
@@ -48,7 +48,7 @@ def _wait_for_rasdaemon_record(vm, pattern):
 
 @pytest.fixture(scope="module")
 def scenario(lab_image, lab_accel, lab_workdir):
-    from pteguard.lab.vm import boot_vms, stop_all
+    from pteguard_lab.vm import boot_vms, stop_all
 
     vms = boot_vms(lab_image, ["diag-weights"], lab_workdir / "weights", accel=lab_accel,
                    overrides={"diag-weights": {"memory_mb": MEMORY_MB}})
