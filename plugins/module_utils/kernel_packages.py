@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 
-from .hw_backend import parse_apt_policy
 from .package_versions import VersionError, compare, sort_key
 
 DPKG_QUERY_FORMAT = "${Package}\\t${Version}\\t${db:Status-Abbrev}\\n"

@@ -11,11 +11,12 @@ reader; tests pass recorded outputs. Only local package caches are read: nothing
 from __future__ import annotations
 
 from .dkms_status import dkms_readiness, parse_dkms_status
+from .hw_backend import parse_apt_policy
 from .kernel_changelog import (
     ChangelogError, entries_between, module_pattern, parse_debian_changelog, parse_rpm_changelog, scan_entries)
 from .kernel_packages import (
     DEFAULT_METAPACKAGE, DPKG_QUERY_FORMAT, RPM_KERNEL_PACKAGES, RPM_QUERY_FORMAT, KernelPackageError, abi_release,
-    newest, parse_apt_policy, parse_apt_policy_versions, parse_dpkg_kernels, parse_dnf_available, parse_dnf_versions,
+    newest, parse_apt_policy_versions, parse_dpkg_kernels, parse_dnf_available, parse_dnf_versions,
     parse_metapackage_depends, parse_rpm_kernels, reboot_decision, rpm_release)
 from .package_versions import VersionError, compare
 

@@ -42,14 +42,14 @@ def test_range_uses_the_signed_version(debian_entries):
     chosen, unreadable = entries_between("debian", debian_entries, "6.1.170-3", "6.1.176-1")
     assert [e["version"] for e in chosen] == ["6.1.176+1", "6.1.174-1", "6.1.172-1"]
     assert unreadable == 0
-    chosen, _ = entries_between("debian", debian_entries, "6.1.176-1", "6.1.176-1")
+    chosen, unused = entries_between("debian", debian_entries, "6.1.176-1", "6.1.176-1")
     assert chosen == []
-    chosen, _ = entries_between("debian", debian_entries, None, "6.1.170-2")
+    chosen, unused = entries_between("debian", debian_entries, None, "6.1.170-2")
     assert [e["version"] for e in chosen] == ["6.1.170-2"]
 
 
 def test_scan_finds_memory_page_table_dma_and_module_changes(debian_entries):
-    chosen, _ = entries_between("debian", debian_entries, "6.1.170-3", "6.1.176-1")
+    chosen, unused = entries_between("debian", debian_entries, "6.1.170-3", "6.1.176-1")
     result = scan_entries(chosen, module_name="nvme", arch="amd64")
     changes = dict((f["change"], f["areas"]) for f in result["findings"])
     assert changes["- ata: ahci: force 32-bit DMA for JMicron JMB582/JMB585"] == ["dma"]

@@ -51,7 +51,8 @@ DEBIAN_PAIRS = [
 def test_debian_compare(a, b, expected):
     result = debian_compare(a, b)
     assert (result > 0) - (result < 0) == expected
-    back = debian_compare(b, a)
+    first, second = b, a
+    back = debian_compare(first, second)
     assert (back > 0) - (back < 0) == -expected
 
 

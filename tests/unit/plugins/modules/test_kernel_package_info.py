@@ -101,8 +101,14 @@ class LabImage:
 
 
 def run(monkeypatch, capsys, host, args):
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda m, *a, **k: host.get_bin_path(m, *a, **k))
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda m, *a, **k: host.run_command(m, *a, **k))
+    def get_bin_path(module, *args, **kwargs):
+        return host.get_bin_path(module, *args, **kwargs)
+
+    def run_command(module, *args, **kwargs):
+        return host.run_command(module, *args, **kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(kernel_package_info, "read_text", lambda path: None)
     monkeypatch.setattr(kernel_package_info.os, "uname",
                         lambda: ("Linux", "labct", "6.1.0-50-amd64", "#1 SMP", "x86_64"))
