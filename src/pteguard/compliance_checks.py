@@ -66,10 +66,10 @@ def hw_error_backend(report, _settings, _baseline):
         return _not_collected("hw_error_backend", "no hardware-error evidence in the report")
     backends = hw.get("backends") or {}
     ras, mcelog, edac = backends.get("rasdaemon") or {}, backends.get("mcelog") or {}, backends.get("edac") or {}
-    details = ["rasdaemon: service %s, database %s" % (ras.get("service"), "readable" if ras.get("db_readable")
-                                                          else "not readable"),
-               "mcelog: service %s, log %s" % (mcelog.get("service"), "present" if mcelog.get("log_present")
-                                                else "absent"),
+    ras_db = "readable" if ras.get("db_readable") else "not readable"
+    mcelog_log = "present" if mcelog.get("log_present") else "absent"
+    details = ["rasdaemon: service %s, database %s" % (ras.get("service"), ras_db),
+               "mcelog: service %s, log %s" % (mcelog.get("service"), mcelog_log),
                "edac: %s controllers" % (edac.get("controllers") or 0)]
     if ras.get("service") == "active" and ras.get("db_readable"):
         return result("hw_error_backend", "pass", "rasdaemon is active and recording", details)

@@ -28,10 +28,10 @@ def _host(log):
             "diagnose_kernel_log_sources": ["kern_log"], "diagnose_kern_log_paths": [log]}
 
 
-def _compliance(env, cwd, inventory, *extra, policy=POLICY):
+def _compliance(env, cwd, inventory, *extra, policy=None):
     policy_path = cwd / "policy.yml"
     if not policy_path.exists():
-        policy_path.write_text(yaml.safe_dump(policy))
+        policy_path.write_text(yaml.safe_dump(POLICY if policy is None else policy))
     argv = [tool("pteguard"), "compliance", "-i", inventory, "--policy", str(policy_path), "--report-dir",
             str(cwd / "reports"), "--work-dir", str(cwd / "work"), "--collections-path", COLLECTIONS,
             "--baseline-dir", str(cwd / "baseline"), "--timeout", "200", "--format", "json"]
