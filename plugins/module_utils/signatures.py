@@ -28,6 +28,8 @@ CATEGORIES = (
     "storage_device_error",
     "filesystem_error",
     "pcie_aer",
+    "system_freeze",
+    "unexpected_reboot",
 )
 
 SEVERITIES = ("info", "warning", "error", "critical")
@@ -53,12 +55,13 @@ def at_or_above(severity, threshold):
 CATEGORY_RANK = {
     "pte_corruption": 9, "memory_error_uncorrected": 8, "bad_page_state": 7, "kernel_panic": 6, "kernel_oops": 5,
     "memory_page_offlined": 4, "memory_error_corrected": 3, "machine_check_other": 3, "block_io_error": 2,
-    "storage_device_error": 2, "filesystem_error": 2, "pcie_aer": 1,
+    "storage_device_error": 2, "filesystem_error": 2, "system_freeze": 2, "unexpected_reboot": 2,
+    "pcie_aer": 1,
 }
 
 # Facts that are counts or numbers whatever line printed them: findings carry them as integers.
 INT_FIELDS = ("sector", "block", "pid", "cpu", "bank", "mc", "error_count", "oops_count", "refcount", "mapcount",
-              "src_line", "repeats")
+              "src_line", "repeats", "seconds", "stall_cpu")
 
 # What the diagnosis reads into a signature beyond its category (diagnosis.py).
 ROLES = {
@@ -157,6 +160,27 @@ _HEADLINES = (
          anchor="Kernel panic - not syncing",
          pattern=r"^(?!---\[ end )(?:.*?)Kernel panic - not syncing: ?(?P<reason>.*?)\s*$",
          record="oops", source="kernel/panic.c panic"),
+    # --- freezes: the watchdogs that see a task or a CPU stop making progress ---------------
+    # They open an "oops" record: the CPU/PID/Comm, RIP, call-trace and module lines that follow are the same.
+    dict(id="hung_task", category="system_freeze", severity="error",
+         anchor="blocked for more than",
+         pattern=r"INFO: task (?P<process>.+):(?P<pid>\d+) blocked for more than (?P<seconds>\d+) seconds",
+         record="oops", source="kernel/hung_task.c check_hung_task"),
+    dict(id="soft_lockup", category="system_freeze", severity="error",
+         anchor="soft lockup",
+         pattern=r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for (?P<seconds>\d+)s! ?(?:\[(?P<process>.+):(?P<pid>\d+)\])?",
+         record="oops", source="kernel/watchdog.c watchdog_timer_fn"),
+    dict(id="hard_lockup", category="system_freeze", severity="critical",
+         anchor=("hard LOCKUP", "Hard LOCKUP"),
+         pattern=r"Watchdog (?:detected hard LOCKUP on cpu |CPU:)(?P<cpu>\d+)",
+         record="oops", join=True,
+         source="kernel/watchdog_hld.c watchdog_overflow_callback (x86 NMI watchdog); "
+                "arch/powerpc/kernel/watchdog.c watchdog_smp_panic"),
+    dict(id="rcu_stall", category="system_freeze", severity="error",
+         anchor=("stall on CPU", "detected stalls on CPU"),
+         pattern=r"INFO: (?P<rcu_flavor>rcu_\w+?)(?:_state)? (?P<rcu_stall>self-detected stall|detected stalls?) "
+                 r"on CPU(?:s/tasks)?:?(?: (?P<cpu>\d+))?",
+         record="oops", source="kernel/rcu/tree_stall.h print_cpu_stall / print_other_cpu_stall"),
     # --- machine checks, EDAC, GHES -----------------------------------------
     dict(id="machine_check_event", category="machine_check_other", severity="warning",
          anchor="Machine Check",
@@ -470,6 +494,9 @@ CONTINUATIONS = {
         r"(?: \[(?P<mmap_module>[\w-]+)\])?(?: (?:read_folio|readpage):(?P<read_folio_fn>\S+)"
         r"(?: \[(?P<read_folio_module>[\w-]+)\])?)?",
         r"^(?P<end>---\[ end trace)",
+        # hung-task and RCU-stall reports print taint and the stalled CPU on lines of their own
+        r"^\s+(?P<tainted>Not tainted|Tainted: [A-Z ]*[A-Z]) +\d",
+        r"^rcu:\s+(?P<stall_cpu>\d+)-\S*: \(",
     )),
     "hw": tuple(re.compile(p) for p in (
         r"CPU:? ?(?P<cpu>\d+):? Machine Check(?: Exception| Event)?: (?P<mcgstatus>[0-9a-f]+) Bank (?P<bank>\d+): "
