@@ -50,7 +50,7 @@ _ARCH_NAMES = {"aarch64": "arm64", "amd64": "x86_64"}
 _IDENTITY_FIELDS = ("mce_status", "ghes_source", "edac_kind", "oops_code", "device", "aer_severity")
 
 _FRAME = re.compile(
-    r"^\s*(?P<unreliable>\? )?(?:\[<[0-9a-f]+>\] )?(?:\? )?(?P<symbol>[\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+"
+    r"^\s*(?P<unreliable>\? )?(?:\[<[0-9a-f]+>\] )?(?:\? )?(?P<symbol>[\w.$]+)\+0x(?P<offset>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)"
     r"(?: \[(?P<module>[\w-]+)\])?"
     r"|^\s*\[<[0-9a-f]+>\] \((?P<arm_symbol>[\w.$]+)\) from"
     r"|^\s*(?P<decoded_symbol>[\w.$]+) \([\w/.-]+\.[chS]:\d+"
@@ -225,7 +225,8 @@ class KernelLogScanner(object):
                 if len(rec.frames) < MAX_TRACE_FRAMES:
                     symbol = frame.group("symbol") or frame.group("arm_symbol") or frame.group("decoded_symbol")
                     rec.frames.append({"symbol": symbol, "module": frame.group("module"),
-                                       "reliable": frame.group("unreliable") is None})
+                                       "reliable": frame.group("unreliable") is None,
+                                       "offset": frame.group("offset"), "size": frame.group("size")})
                 return True
             if _TRACE_MARKERS.match(message):
                 return True
@@ -410,6 +411,11 @@ def _finish_oops(scanner, rec, finding):
     if rec.frames:
         fields["call_trace"] = ["%s [%s]" % (f["symbol"], f["module"]) if f["module"] else f["symbol"]
                                 for f in rec.frames]
+        # symbol+offset/size of each reliable frame: what oops_symbolize resolves to file:line
+        located = ["%s+0x%s/0x%s%s" % (f["symbol"], f["offset"], f["size"], " [%s]" % f["module"] if f["module"] else "")
+                   for f in rec.frames if f["offset"] and f["reliable"]]
+        if located:
+            fields["call_trace_at"] = located
     else:
         fields.pop("call_trace", None)
     if "module" not in fields:
