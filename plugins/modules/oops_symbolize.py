@@ -52,6 +52,13 @@ options:
         C(/sys/kernel/notes) and C(/sys/module/<m>/notes).
     type: dict
     default: {}
+  build_ids_only:
+    description:
+      - Only read the build-ids of the running kernel and of the modules the records name, from this host's sysfs,
+        and return them (no debug info, no binutils needed). Run it on the host that oopsed, then pass the result
+        as O(build_ids) to the run on the delegate.
+    type: bool
+    default: false
   distribution:
     description: os-release C(ID)/C(ID_LIKE) of the host that oopsed, for the package hint; default this host's.
     type: list
@@ -139,6 +146,7 @@ def run_module():
             debug_dirs=dict(type="list", elements="path", default=[]),
             build_ids=dict(type="dict", default={}),
             distribution=dict(type="list", elements="str", default=[]),
+            build_ids_only=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -150,9 +158,12 @@ def run_module():
     try:
         if not ids:
             ids = os_ids(host.read_text("/etc/os-release")) if os.path.exists("/etc/os-release") else []
-        if not build_ids and release == running:
+        if module.params["build_ids_only"] or (not build_ids and release == running):
             modules = set(f.get("module") for rec in module.params["oopses"] for f in frames_of(rec))
             build_ids = loaded_build_ids(host, sorted(m for m in modules if m))
+        if module.params["build_ids_only"]:
+            module.exit_json(changed=False, build_ids=build_ids, release=running, records=[], missing=[],
+                             summary={})
         result = symbolize(host, module.params["oopses"], release, debug_dirs=module.params["debug_dirs"],
                            build_ids=build_ids, os_release_ids=ids)
     except CollectError as exc:

@@ -38,3 +38,11 @@ def test_module_fails_with_one_line_on_a_bad_release(tmp_path, capsys):
     result = run(capsys, {"oopses": [], "release": "6.1 && reboot"})
     assert result["failed"] is True
     assert "release must be a kernel release" in result["msg"] and "\n" not in result["msg"]
+
+
+def test_build_ids_only_reads_sysfs_and_resolves_nothing(capsys):
+    record = {"symbol": "cmd_write", "offset": "2", "size": "f", "module": "no_such_module_here"}
+    result = run(capsys, {"oopses": [record], "build_ids_only": True})
+    assert result["changed"] is False and result["records"] == []
+    # nothing named no_such_module_here is loaded: only the kernel's own id, when this kernel exposes its notes
+    assert set(result["build_ids"]) <= {"vmlinux"}
