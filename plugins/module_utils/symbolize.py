@@ -34,6 +34,8 @@ FRAME = re.compile(r"(?P<symbol>[A-Za-z_.$][\w.$]*)\+0x(?P<offset>[0-9a-f]+)/0x(
 MAX_FRAMES = 24
 MAX_RECORDS = 64
 MAX_WALK_FILES = 20000
+# How much larger than the ELF's st_size the printed size may be (alignment padding before the next symbol).
+KALLSYMS_PADDING = 0x100
 KERNEL = "vmlinux"
 
 # What provides kernel debug information, by os-release ID (and ID_LIKE).
@@ -281,14 +283,21 @@ def resolve_frame(host, tools, elf, frame):
         result.update(status="symbol_not_found", message="%s is not in the symbol table of %s"
                       % (frame["symbol"], elf.path))
         return result
-    sized = [e for e in entries if e[1] == size]
-    if not sized:
-        result.update(status="size_mismatch", message="%s is 0x%x bytes in %s but 0x%x in the trace: the ELF is "
-                      "another build" % (frame["symbol"], entries[0][1], elf.path, size))
-        return result
     if offset >= size:
         result.update(status="bad_offset", message="offset 0x%x is beyond %s's size 0x%x" % (offset, frame["symbol"],
                                                                                                size))
+        return result
+    sized = [e for e in entries if e[1] == size]
+    if not sized:
+        # kallsyms prints the distance to the next symbol in memory, padding included: a module function followed
+        # by alignment (or by another section) prints a little more than its ELF size, never less
+        sized = [e for e in entries if e[1] < size <= e[1] + KALLSYMS_PADDING and offset < e[1]]
+        if sized:
+            result["size_note"] = ("the trace's size 0x%x is the ELF's 0x%x plus padding up to the next symbol "
+                                   "(kallsyms counts it)" % (size, sized[0][1]))
+    if not sized:
+        result.update(status="size_mismatch", message="%s is 0x%x bytes in %s but 0x%x in the trace: the ELF is "
+                      "another build" % (frame["symbol"], entries[0][1], elf.path, size))
         return result
     value, _size, ndx = sized[0]
     section = elf.sections.get(ndx)

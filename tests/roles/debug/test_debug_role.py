@@ -17,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.lab
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(REPO, "tests", "unit", "plugins", "module_utils"))
 PANIC = os.path.join(REPO, "tests", "fixtures", "logs", "kernel_panic-fatal_exception_in_interrupt-5.2.log")
 
@@ -79,6 +79,7 @@ def test_symbols_opt_in_installs_once_then_changes_nothing(lab_host, run_play):
     assert first.proc.returncode == 0, first.explain()
     symbols = debug_result(first)["symbols"]
     assert symbols["requested"] is True and symbols["packages"] == ["binutils"] and symbols["free_mb"] >= 1
+    assert symbols["missing_before"] == [] and symbols["changed"] is False
     assert first.stats.get("changed", -1) == 0, first.changed_tasks()
 
 

@@ -38,7 +38,15 @@ def test_fixture_set_has_each_state():
     for path in JOURNALS:
         with open(path[:-4] + ".json", encoding="utf-8") as handle:
             states.add(json.load(handle)["expect_state"])
-    assert {"clean", "unknown"} <= states
+    assert {"clean", "unclean", "unknown"} <= states
+
+
+def test_a_journal_that_closed_before_journald_stopped_is_still_an_orderly_end():
+    # the real lab reboot journal cut after "Reached target reboot.target": journald's last lines lost
+    lines = _read(os.path.join(FIXTURES, "journal", "lab-systemctl_reboot-debian12.txt")).splitlines()
+    cut = [n for n, line in enumerate(lines) if "Reached target reboot.target" in line][0]
+    result = previous_boot_end("\n".join(lines[:cut + 1]))
+    assert result["state"] == "clean" and result["marker"]["kind"] == "started"
 
 
 def test_a_log_that_ends_in_a_panic_is_unclean_and_names_it():

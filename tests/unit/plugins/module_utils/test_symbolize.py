@@ -193,6 +193,18 @@ def test_a_size_that_differs_from_the_elf_is_another_build(tmp_path):
     assert rip["build_id_verified"] is False  # nothing to compare with: said, not assumed
 
 
+def test_a_size_with_the_padding_kallsyms_counts_still_resolves(tmp_path):
+    # seen on the lab guest: pteguard_ctl_write+0x2a6/0x3d2 [pteguard_testmod] while the .ko's st_size is 0x3a2
+    directory = str(tmp_path)
+    ko = build_module(directory)
+    size = _sym("cmd_write", ko) + 0x30
+    result = symbolize(LocalHost([directory]), [oops(directory=directory, size=size)], RELEASE,
+                       debug_dirs=[directory])
+    rip = result["records"][0]["frames"][0]
+    assert rip["status"] == "resolved" and rip["line"] == 9
+    assert "padding" in rip["size_note"]
+
+
 def test_a_truncated_trace_resolves_what_it_has_and_says_what_it_lacks(tmp_path):
     directory = str(tmp_path)
     build_module(directory)
