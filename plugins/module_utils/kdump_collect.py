@@ -98,8 +98,8 @@ def saved_dumps(host, dump_dir, max_vmcores=MAX_VMCORES):
         except (OSError, IOError):
             continue
         names = [f for f in files if _DMESG_NAME.match(f)]
-        record = {"dir": directory, "vmcore": [f for f in files if f.startswith(("dump.", "vmcore"))
-                                                and not _DMESG_NAME.match(f)]}
+        cores = [f for f in files if f.startswith(("dump.", "vmcore")) and not _DMESG_NAME.match(f)]
+        record = {"dir": directory, "vmcore": cores}
         if not names:
             record["note"] = "no dmesg file saved with this dump"
             dumps.append(record)

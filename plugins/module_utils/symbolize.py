@@ -284,8 +284,8 @@ def resolve_frame(host, tools, elf, frame):
                       % (frame["symbol"], elf.path))
         return result
     if offset >= size:
-        result.update(status="bad_offset", message="offset 0x%x is beyond %s's size 0x%x" % (offset, frame["symbol"],
-                                                                                               size))
+        result.update(status="bad_offset",
+                      message="offset 0x%x is beyond %s's size 0x%x" % (offset, frame["symbol"], size))
         return result
     sized = [e for e in entries if e[1] == size]
     if not sized:
@@ -303,8 +303,8 @@ def resolve_frame(host, tools, elf, frame):
     section = elf.sections.get(ndx)
     chain = _addr2line(host, tools["addr2line"], elf, section, value + offset)
     if not chain or chain[0]["file"] is None:
-        result.update(status="no_line_info", message="%s has no line information for %s" % (elf.path,
-                                                                                           frame["symbol"]))
+        result.update(status="no_line_info",
+                      message="%s has no line information for %s" % (elf.path, frame["symbol"]))
         return result
     # addr2line -i prints the innermost (possibly inlined) function first, the symbol's own function last
     result.update(status="resolved", file=chain[0]["file"], line=chain[0]["line"], function=chain[-1]["function"],

@@ -23,4 +23,3 @@ pytest_configure = _HWM.pytest_configure
 # this copy of the hw_monitor fixtures runs the debug playbook
 _HWM.PLAYBOOK = _HWM.REPO / "playbooks" / "debug.yml"
 run_play = _HWM.run_play
-

@@ -88,8 +88,8 @@ def test_symbolize_on_a_delegate_holding_the_module(lab_host, run_play, tmp_path
 
     build_module(str(tmp_path))
     record = oops(directory=str(tmp_path))
-    play = run_play(lab_host, extra_vars={"debug_oopses": [record], "debug_symbolize_on": "localhost",
-                                           "debug_symbol_dirs": [str(tmp_path)]})
+    extra = {"debug_oopses": [record], "debug_symbolize_on": "localhost", "debug_symbol_dirs": [str(tmp_path)]}
+    play = run_play(lab_host, extra_vars=extra)
     assert play.proc.returncode == 0, play.explain()
     symbolized = debug_result(play)["symbolized"]
     rip = symbolized["records"][0]["frames"][0]

@@ -53,8 +53,8 @@ def test_soft_lockup_names_cpu_seconds_and_task(name):
     (finding,) = _findings(name)
     expect = _expect(name)
     assert finding["signature"] == "soft_lockup" and finding["severity"] == "error"
-    assert (finding["cpu"], finding["seconds"], finding["process"]) == (expect["cpu"], expect["seconds"],
-                                                                         expect["processes"][0])
+    wanted = (expect["cpu"], expect["seconds"], expect["processes"][0])
+    assert (finding["cpu"], finding["seconds"], finding["process"]) == wanted
 
 
 def test_soft_lockup_record_keeps_the_tainting_module():
