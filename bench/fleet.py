@@ -392,7 +392,8 @@ def ansible_env(run_dir, profile):
     if profile:
         env.update({"ANSIBLE_CALLBACK_PLUGINS": os.path.join(FLEET_FILES, "callback_plugins"),
                     "ANSIBLE_CALLBACKS_ENABLED": "fleet_timing",
-                    "FLEET_TIMING_FILE": os.path.join(run_dir, "timing.json")})
+                    # ANSIBLE_-prefixed: pteguard passes only those (and a few others) to its run
+                    "ANSIBLE_FLEET_TIMING_FILE": os.path.join(run_dir, "timing.json")})
     return env
 
 
