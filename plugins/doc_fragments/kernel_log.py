@@ -25,7 +25,7 @@ options:
     default: 1
   since:
     description:
-      - Read only journal entries after this point. A journal cursor (as returned in RV(cursor) by an earlier run)
+      - Read only journal entries after this point. A journal cursor (as returned in C(cursor) by an earlier run)
         or any time C(journalctl --since) accepts. Files are read whole.
     type: str
   kern_log_paths:
@@ -47,13 +47,13 @@ options:
     default: [/sys/fs/pstore, /var/lib/systemd/pstore]
   max_findings:
     description:
-      - Most findings returned; RV(summary) still counts all of them.
+      - Most findings returned; C(summary) still counts all of them.
     type: int
     default: 200
   max_lines:
     description:
       - Most journal lines read per boot (the most recent ones); bounds memory on hosts with huge logs.
-        A source cut this way says so in RV(sources).
+        A source cut this way says so in C(sources).
     type: int
     default: 500000
   max_matches:

@@ -4,10 +4,11 @@
 """The host facts the diagnosis needs: memory size, physical address bits, CPU, architecture.
 
 ``host_facts_from_text`` takes the contents of /proc/meminfo and /proc/cpuinfo and the
-``uname -m`` machine, so it is tested on real captures; ``read_host_facts`` reads them once through
-a CollectHost (collect_host.py), so a module, the CLI and a recorded test host share it. When /proc/cpuinfo has no ``address sizes`` line (arm64, riscv64 and others
-never print one), the physical address width is an assumption per architecture, and the
-result says so in ``phys_bits_source`` and ``assumptions``.
+``uname -m`` machine, so it is tested on real captures; ``read_host_facts`` reads them once
+through a CollectHost (collect_host.py), so a module, the CLI and a recorded test host share
+it. When /proc/cpuinfo has no ``address sizes`` line (arm64, riscv64 and others never print
+one), the physical address width is an assumption per architecture, and the result says so
+in ``phys_bits_source`` and ``assumptions``.
 
 Pure Python, no Ansible import; Python 3.6-compatible syntax (runs on targets).
 """

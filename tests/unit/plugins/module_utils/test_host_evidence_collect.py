@@ -35,8 +35,8 @@ def test_one_call_returns_every_kind_and_the_report_is_built_from_it(tmp_path):
     assert out["disk_health"]["enumerated_by"] == "lsblk"
     assert out["disk_health"]["findings"][0]["signature"] == "smartctl.missing"
     assert "backends" in out["hardware_errors"]
-    assert out["collectors"] == [{"name": n, "status": "read"} for n in ("kernel_log", "hardware_errors",
-                                                                        "disk_health")]
+    kinds = ("kernel_log", "hardware_errors", "disk_health")
+    assert out["collectors"] == [{"name": n, "status": "read"} for n in kinds]
     assert collector_gaps(out) == []
     report = evidence_report("web1", out)
     assert report["host"] == "web1" and report["disk_health"]["enumerated_by"] == "lsblk"
