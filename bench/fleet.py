@@ -312,6 +312,7 @@ class TreeSampler(threading.Thread):
         ssh = {pid for pid in tree if table[pid][1] == "ssh"} | set(tagged_ssh(table, self.tag))
         tree_pss = ssh_pss = largest = 0
         largest_kind = ""
+        by_kind = {}
         for pid in tree | ssh:
             rss, pss = memory_kb(pid)
             self.ticks[pid] = (kind(pid, table), table[pid][2])
@@ -319,9 +320,14 @@ class TreeSampler(threading.Thread):
                 ssh_pss += pss
                 continue
             tree_pss += pss
+            what = kind(pid, table)
+            count, total = by_kind.get(what, (0, 0))
+            by_kind[what] = (count + 1, total + pss)
             if rss > largest:
                 largest, largest_kind = rss, kind(pid, table)
         peak = self.peak
+        if tree_pss > peak["tree_pss"]:
+            peak["pss_by_kind"] = by_kind
         if largest > peak["largest_rss"]:
             peak.update(largest_rss=largest, largest=largest_kind)
         peak.update(tree_pss=max(peak["tree_pss"], tree_pss), ssh_pss=max(peak["ssh_pss"], ssh_pss),
@@ -366,7 +372,8 @@ def measure(argv, env, run_dir, timeout):
             "tree_pss": sampler.peak["tree_pss"] / mb, "largest_rss": sampler.peak["largest_rss"] / mb,
             "largest": sampler.peak["largest"], "ssh_pss": sampler.peak["ssh_pss"] / mb,
             "ssh_procs": sampler.peak["ssh_procs"], "procs": sampler.peak["procs"],
-            "cpu_by_kind": sampler.cpu_by_kind()}
+            "cpu_by_kind": sampler.cpu_by_kind(),
+            "pss_by_kind": {k: [n, pss / mb] for k, (n, pss) in sampler.peak.get("pss_by_kind", {}).items()}}
 
 
 # ---------------------------------------------------------------- the two sides
@@ -392,7 +399,8 @@ def ansible_env(run_dir, profile):
     if profile:
         env.update({"ANSIBLE_CALLBACK_PLUGINS": os.path.join(FLEET_FILES, "callback_plugins"),
                     "ANSIBLE_CALLBACKS_ENABLED": "fleet_timing",
-                    "FLEET_TIMING_FILE": os.path.join(run_dir, "timing.json")})
+                    # ANSIBLE_-prefixed: pteguard passes only those (and a few others) to its run
+                    "ANSIBLE_FLEET_TIMING_FILE": os.path.join(run_dir, "timing.json")})
     return env
 
 
@@ -525,6 +533,9 @@ def profile_lines(counts, results):
                          "only here):" % (SAMPLE_EVERY, med(runs, "cpu")))
             for what in sorted(sampled, key=sampled.get, reverse=True):
                 lines.append("    %-30s %7.2f" % (what, sampled[what]))
+            peak = runs[0]["pss_by_kind"]
+            lines.append("  PSS MB by process kind at the tree's peak (first run): " + ", ".join(
+                "%s %d x %.0f" % (what, n, mb) for what, (n, mb) in sorted(peak.items(), key=lambda kv: -kv[1][1])))
     return lines
 
 

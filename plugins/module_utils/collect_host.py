@@ -13,6 +13,7 @@ Pure Python, no Ansible import (module_utils rule); 3.6-compatible syntax (runs 
 
 from __future__ import annotations
 
+import glob
 import os
 
 ENV = {"LC_ALL": "C"}
@@ -30,8 +31,11 @@ class CollectError(Exception):
 class CollectHost(object):
     """The interface. ``run`` and ``which`` must be provided; file access defaults to this machine's files."""
 
-    def run(self, argv):
-        """Run an argv list (never a shell string) with LC_ALL=C: (rc, stdout, stderr)."""
+    def run(self, argv, binary=False):
+        """Run an argv list (never a shell string) with LC_ALL=C: (rc, stdout, stderr).
+
+        With ``binary`` stdout is bytes (logs: a stray byte must not stop the parse) and stderr still text.
+        """
         raise NotImplementedError
 
     def which(self, name):
@@ -65,6 +69,17 @@ class CollectHost(object):
     def realpath(self, path):
         return os.path.realpath(path)
 
+    def isdir(self, path):
+        return os.path.isdir(path)
+
+    def glob(self, pattern):
+        """Sorted paths matching a glob pattern."""
+        return sorted(glob.glob(pattern))
+
+    def uname(self):
+        """(sysname, nodename, release, version, machine) of the host."""
+        return tuple(os.uname())
+
 
 class ModuleHost(CollectHost):
     """A module's target: AnsibleModule.run_command with an argv list and LC_ALL=C (duck-typed: no import)."""
@@ -72,8 +87,11 @@ class ModuleHost(CollectHost):
     def __init__(self, module):
         self.module = module
 
-    def run(self, argv):
-        return self.module.run_command(argv, environ_update=dict(ENV))
+    def run(self, argv, binary=False):
+        if not binary:
+            return self.module.run_command(argv, environ_update=dict(ENV))
+        rc, out, err = self.module.run_command(argv, environ_update=dict(ENV), encoding=None)
+        return rc, out, (err or b"").decode("utf-8", "replace")
 
     def which(self, name):
         return self.module.get_bin_path(name)

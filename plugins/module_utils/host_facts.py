@@ -4,10 +4,11 @@
 """The host facts the diagnosis needs: memory size, physical address bits, CPU, architecture.
 
 ``host_facts_from_text`` takes the contents of /proc/meminfo and /proc/cpuinfo and the
-``uname -m`` machine, so it is tested on real captures; ``read_host_facts`` reads the files of
-the running host. When /proc/cpuinfo has no ``address sizes`` line (arm64, riscv64 and others
-never print one), the physical address width is an assumption per architecture, and the
-result says so in ``phys_bits_source`` and ``assumptions``.
+``uname -m`` machine, so it is tested on real captures; ``read_host_facts`` reads them once
+through a CollectHost (collect_host.py), so a module, the CLI and a recorded test host share
+it. When /proc/cpuinfo has no ``address sizes`` line (arm64, riscv64 and others never print
+one), the physical address width is an assumption per architecture, and the result says so
+in ``phys_bits_source`` and ``assumptions``.
 
 Pure Python, no Ansible import; Python 3.6-compatible syntax (runs on targets).
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import os
 import re
+
+from .collect_host import CollectHost
 
 # Physical address bits assumed when /proc/cpuinfo does not print them, and why.
 ASSUMED_PHYS_BITS = {
@@ -103,15 +106,25 @@ def host_facts_from_text(meminfo, cpuinfo, machine):
     return facts
 
 
-def _read(path):
+def _read(host, path):
     try:
-        with open(path) as handle:
-            return handle.read()
+        return host.read_text(path)
     except (IOError, OSError):
         return None
 
 
-def read_host_facts(proc="/proc"):
-    """host_facts_from_text on the running host's /proc/meminfo, /proc/cpuinfo and uname machine."""
-    return host_facts_from_text(_read(os.path.join(proc, "meminfo")), _read(os.path.join(proc, "cpuinfo")),
-                                os.uname()[4])
+def read_host_facts(host=None, proc="/proc"):
+    """host_facts_from_text on a host's /proc/meminfo, /proc/cpuinfo and uname machine, read through a CollectHost
+    (collect_host.py; the default reads this machine's files). A fact whose file cannot be read is None or assumed,
+    and ``assumptions`` says so; malformed text raises HostFactsError."""
+    host = host or CollectHost()
+    return host_facts_from_text(_read(host, os.path.join(proc, "meminfo")), _read(host, os.path.join(proc, "cpuinfo")),
+                                host.uname()[4])
+
+
+def host_facts_or_note(host=None):
+    """read_host_facts, or the facts left unknown with the reason when a file is malformed (never raises)."""
+    try:
+        return read_host_facts(host)
+    except HostFactsError as exc:
+        return {"assumptions": ["host facts unreadable: %s" % exc]}

@@ -10,6 +10,7 @@ Pure Python, no Ansible import.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 from .diagnosis import diagnose
@@ -29,7 +30,12 @@ def _evidence(result):
     return {k: v for k, v in result.items() if k not in _ANSIBLE_KEYS and not k.startswith("_ansible")}
 
 
-def host_report(host, kernel_log, hw_errors=None, disk_health=None):
+def _readable(section):
+    """A collector's section as the diagnosis may weigh it: None when not run or when the collector broke."""
+    return None if section is None or "collector_error" in section else section
+
+
+def host_report(host, kernel_log, hw_errors=None, disk_health=None, collectors=None):
     """The report of one host from its kernel_log_info result and, when run, hw_error_info and disk_health_info."""
     kernel = kernel_log.get("kernel") or {}
     hw = _evidence(hw_errors)
@@ -37,11 +43,11 @@ def host_report(host, kernel_log, hw_errors=None, disk_health=None):
     # memory size, physical address bits (from /proc/cpuinfo, or assumed and said so), CPU, as the module read them
     facts = dict(kernel.get("host_facts") or {})
     facts.update(memory_bytes=kernel.get("memory_bytes"), arch=kernel.get("machine"), kernel=kernel.get("release"))
-    return {
+    report = {
         "schema": SCHEMA,
         "host": host,
         "kernel": kernel,
-        "diagnosis": diagnose(kernel_log, hw_errors=hw, disk_health=disks, host_facts=facts),
+        "diagnosis": diagnose(kernel_log, hw_errors=_readable(hw), disk_health=_readable(disks), host_facts=facts),
         "hardware_errors": hw,
         "disk_health": disks,
         "kernel_log": {
@@ -51,6 +57,23 @@ def host_report(host, kernel_log, hw_errors=None, disk_health=None):
             "findings": kernel_log.get("findings") or [],
         },
     }
+    if collectors is not None:
+        report["collectors"] = collectors
+    return report
+
+
+def evidence_report(host, evidence):
+    """The report of one host from its host_evidence_info result (one round trip: every evidence kind)."""
+    evidence = _evidence(evidence)
+    if not evidence or not isinstance(evidence.get("kernel_log"), dict):
+        raise ValueError("not a host_evidence_info result (no kernel_log section)")
+    return host_report(host, evidence["kernel_log"], hw_errors=evidence.get("hardware_errors"),
+                       disk_health=evidence.get("disk_health"), collectors=evidence.get("collectors"))
+
+
+def report_text(report):
+    """The report file's text: sorted keys, one-space indent (stable, so an unchanged report is an unchanged file)."""
+    return json.dumps(report, indent=1, sort_keys=True) + "\n"
 
 
 def report_file_name(host):

@@ -10,7 +10,8 @@ import sys
 from pteguard import exit_codes, locations, output, run_dirs, runner
 from pteguard.output import printable
 from pteguard.parsers import source_status
-from pteguard.parsers.report import host_report, report_file_name
+from pteguard.parsers.host_evidence_collect import collector_gaps
+from pteguard.parsers.report import evidence_report, report_file_name, report_text
 from pteguard.parsers.signatures import SEVERITY_RANK
 
 RUN_SCHEMA = "pteguard.run/1"
@@ -97,19 +98,18 @@ def host_row(host, info, report_dir):
     row = {"host": host, "status": info["status"], "message": info.get("message")}
     if info["status"] != "ok":
         return row
-    evidence = info["evidence"]
     path = os.path.join(report_dir, report_file_name(host))
     try:
-        report = host_report(host, evidence["kernel_log"], hw_errors=evidence.get("hw_errors"),
-                             disk_health=evidence.get("disk_health"))
+        report = evidence_report(host, info["evidence"])
         with open(path, "x") as handle:  # never follow or overwrite something already there
-            json.dump(report, handle, indent=1)
-            handle.write("\n")
+            handle.write(report_text(report))
     except (OSError, ValueError, TypeError, KeyError) as exc:
         row.update(status="failed", message="report not written: %s" % exc)
         return row
     log = report["kernel_log"]
     status, notes = _evidence_notes(log["sources"])
+    # a hardware-error or disk collector that broke: the host is not clean for what it did not read
+    notes += ["could not read %s" % gap for gap in collector_gaps(report, skip=("kernel_log",))]
     row.update(status=status, report=path, summary=log["summary"], kernel=report["kernel"].get("release"),
                diagnosis=_cause(report.get("diagnosis")))
     if notes:

@@ -18,12 +18,11 @@ import sys
 from pteguard import locations, run_processes
 
 
-# The collectors whose results make a host's report, by module; a host is finished when each has run or been skipped.
-EVIDENCE = {
-    "pteguard.remediation.kernel_log_info": "kernel_log",
-    "pteguard.remediation.hw_error_info": "hw_errors",
-    "pteguard.remediation.disk_health_info": "disk_health",
-}
+# The one task whose result makes a host's report (every evidence kind in one round trip); a host is finished
+# when it returned. A host that failed, was unreachable or timed out before it is never shown clean.
+EVIDENCE_ACTION = "pteguard.remediation.host_evidence_info"
+# Tasks tagged so run only for plain ansible-playbook users (the CLI writes the reports itself).
+REPORT_TAG = "diagnose_reports"
 
 # Only these reach ansible-playbook (ansible-runner writes the environment it is given into the run directory).
 _PASS_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "SSH_AUTH_SOCK", "KRB5CCNAME")
@@ -147,12 +146,10 @@ class _Events:
 
     def __call__(self, event):
         kind = event.get("event")
-        if kind in ("runner_on_ok", "runner_on_skipped"):
+        if kind == "runner_on_ok":
             data = event.get("event_data", {})
-            name = EVIDENCE.get(data.get("task_action"))
-            if name and data.get("host"):
-                res = data.get("res") if kind == "runner_on_ok" else None
-                self.evidence.setdefault(data["host"], {})[name] = res or {"skipped": True}
+            if data.get("task_action") == EVIDENCE_ACTION and data.get("host"):
+                self.evidence[data["host"]] = data.get("res")
         elif kind in ("runner_on_failed", "runner_on_unreachable", "runner_on_async_failed"):
             data = event.get("event_data", {})
             host = data.get("host")
@@ -202,7 +199,8 @@ def run_playbook(playbook, hosts, inventories, extravars, work_dir, env, limit=N
     """Run one playbook over `hosts` (from list_hosts) with the environment from run_environment.
 
     Returns {'rc', 'status', 'signal', 'hosts': {host: {'status', 'message'?, 'evidence'?}}, 'artifacts',
-    'stdout_tail', 'stopped_processes'}. A host is 'ok' once every evidence collector ran (or was skipped) on it.
+    'stdout_tail', 'stopped_processes'}. A host is 'ok' once its host_evidence_info result came back; 'evidence'
+    is that result.
     """
     try:
         import ansible_runner
@@ -230,6 +228,7 @@ def run_playbook(playbook, hosts, inventories, extravars, work_dir, env, limit=N
                     cancel_callback=signals.cancelled,
                     timeout=timeout,
                     cmdline="--check" if check else None,
+                    skip_tags=REPORT_TAG,
                     verbosity=verbosity,
                     suppress_env_files=True,
                 )
@@ -251,8 +250,8 @@ def run_playbook(playbook, hosts, inventories, extravars, work_dir, env, limit=N
 def _host_outcome(host, events, run_status, timeout, tail):
     if host in events.failures:
         return dict(events.failures[host])
-    evidence = events.evidence.get(host, {})
-    if all(name in evidence for name in EVIDENCE.values()):
+    evidence = events.evidence.get(host)
+    if isinstance(evidence, dict):
         return {"status": "ok", "evidence": evidence}
     if run_status == "timeout":
         return {"status": "timeout", "message": "the run hit its --timeout (%s s) before this host finished" % timeout}

@@ -28,6 +28,15 @@ COMMAND_TIMEOUT = 240  # seconds, any single ansible/pteguard command
 SSHD_START_DEADLINE = 20  # seconds, sshd listening
 
 
+def schema_errors(document):
+    """What makes a report break schemas/report.schema.json (empty when it validates)."""
+    import jsonschema
+
+    with open(os.path.join(ROOT, "schemas", "report.schema.json"), encoding="utf-8") as handle:
+        validator = jsonschema.Draft202012Validator(json.load(handle))
+    return ["%s: %s" % (list(e.absolute_path), e.message) for e in validator.iter_errors(document)][:5]
+
+
 def tool(name):
     """A tool of the project's .venv (ansible-playbook, ansible, pteguard); fail clearly when missing."""
     path = os.path.join(VENV_BIN, name)

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from e2e_support import LOCAL_INVENTORY, diagnose_cli, explain, free_port, ssh_host_vars, write_inventory
+from e2e_support import (LOCAL_INVENTORY, diagnose_cli, explain, free_port, schema_errors, ssh_host_vars,
+                         write_inventory)
 
 
 def _diagnose(env, cwd, inventories, *extra):
@@ -53,6 +54,10 @@ def test_table_lists_both_hosts_ok(ansible_env, ssh_inventory, tmp_path):
     for host, cells in rows.items():
         report = json.loads((latest / ("%s.json" % host)).read_text())
         assert report["schema"] == "pteguard.report/1" and report["host"] == host
+        assert not schema_errors(report), schema_errors(report)
+        # one round trip gave every evidence kind, and each collector says it read its evidence
+        assert report["hardware_errors"] is not None and report["disk_health"] is not None
+        assert {c["name"] for c in report["collectors"]} == {"kernel_log", "hardware_errors", "disk_health"}
         summary = report["kernel_log"]["summary"]
         assert cells[3] == (summary["highest_severity"] or "none") and cells[4] == str(summary["findings"])
         if summary["highest_severity"]:

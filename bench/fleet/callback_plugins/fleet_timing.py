@@ -13,11 +13,11 @@ name: fleet_timing
 type: aggregate
 short_description: per-task wall time and summed host time, for the fleet benchmark
 description:
-  - When the playbook ends, writes one JSON document to the file named by the FLEET_TIMING_FILE environment
+  - When the playbook ends, writes one JSON document to the file named by the ANSIBLE_FLEET_TIMING_FILE environment
     variable - the playbook's own span and, per task in order, its first host start, last host end and the time
     its hosts spent in it (from each host's start to its result, so queueing for a fork is not counted).
 requirements:
-  - FLEET_TIMING_FILE set in the environment
+  - ANSIBLE_FLEET_TIMING_FILE set in the environment
 """
 
 
@@ -67,7 +67,7 @@ class CallbackModule(CallbackBase):
         self._finished(result)
 
     def v2_playbook_on_stats(self, stats):
-        path = os.environ.get("FLEET_TIMING_FILE")
+        path = os.environ.get("ANSIBLE_FLEET_TIMING_FILE")
         if not path:
             return
         tasks = []

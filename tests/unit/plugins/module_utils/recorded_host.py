@@ -21,7 +21,8 @@ def fixture(name):
 
 
 class RecordedHost(CollectHost):
-    def __init__(self, bins=(), outputs=None, files=None):
+    def __init__(self, bins=(), outputs=None, files=None, machine="x86_64"):
+        self.machine = machine
         self.bins = set(bins)
         self.outputs = dict(outputs or {})
         self.files = dict(files or {})
@@ -30,12 +31,18 @@ class RecordedHost(CollectHost):
     def which(self, name):
         return BIN_DIR + name if name in self.bins else None
 
-    def run(self, argv):
+    def run(self, argv, binary=False):
         assert isinstance(argv, list) and all(isinstance(a, str) for a in argv), "argv lists only"
         self.calls.append(argv)
         key = " ".join(a[len(BIN_DIR):] if a.startswith(BIN_DIR) else a for a in argv)
         assert key in self.outputs, "unrecorded command: %s" % key
-        return self.outputs[key]
+        rc, out, err = self.outputs[key]
+        if binary and isinstance(out, str):
+            out = out.encode("utf-8", "surrogateescape")
+        return rc, out, err
+
+    def uname(self):
+        return ("Linux", "recorded", "6.1.0-recorded", "#1 SMP recorded", self.machine)
 
     def read_text(self, path, limit=8 * 1024 * 1024):
         if path in self.files:
