@@ -83,6 +83,8 @@ def host_entry(row, report, hostvars, collections, requested):
         "report": row.get("report"), "evidence": plan_file.evidence_digests(parts), "causes": causes,
         "state": host_states.initial_state(steps) if row["status"] == "ok" else "not_evaluated",
         "steps": steps, "held_back": warranted["held_back"],
+        # the opt-ins as the inventory set them when the plan was made (apply checks the inventory is unchanged)
+        "opt_in_values": {name: remediation_steps.true_value((hostvars or {}).get(name)) for name in _opt_in_names()},
     }
 
 
