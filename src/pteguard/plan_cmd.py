@@ -27,10 +27,13 @@ _NOT_EVALUATED_CODES = {"unreachable": exit_codes.ERROR, "failed": exit_codes.ER
 
 
 def step_list(text):
+    """The step names of --steps; ValueError naming the unknown ones (checked before anything runs)."""
+    if text is None or isinstance(text, list):
+        return text
     names = [name.strip() for name in text.split(",") if name.strip()]
     bad = remediation_steps.unknown(names)
     if bad or not names:
-        raise argparse.ArgumentTypeError("unknown step %s (steps: %s)" % (
+        raise ValueError("--steps: unknown step %s (steps: %s)" % (
             ", ".join(repr(b) for b in bad) or "''", ", ".join(remediation_steps.BY_NAME)))
     return names
 
@@ -41,7 +44,7 @@ def add_diagnose_options(parser):
     for action in parser._actions:
         if action.dest in ("fail_on", "format"):
             action.help = argparse.SUPPRESS
-    parser.add_argument("--steps", type=step_list, metavar="STEP,...",
+    parser.add_argument("--steps", metavar="STEP,...",
                         help="only these steps (%s)" % ", ".join(remediation_steps.BY_NAME))
 
 
@@ -93,8 +96,9 @@ def make_plan(args):
     inventories = args.inventory or [diagnose._default_inventory()]
     args.inventory = inventories
     try:
+        args.steps = step_list(args.steps)
         collections = runner.collections_path(args.collections_path)
-    except runner.RunnerError as exc:
+    except (runner.RunnerError, ValueError) as exc:
         return fail("plan", str(exc)), None
     code, document = compliance_cmd._collect(args)
     if document is None:
