@@ -283,6 +283,7 @@ def run_runs(args):
     else:
         print("RUN  CREATED  WHO  CHANGE  STATUS  HOSTS")
         for r in runs:
+            states = ", ".join("%s %d" % kv for kv in sorted(r["hosts"].items()))
             print(printable("%s  %s  %s  %s  %s  %s" % (r["id"], r["created"], r["who"], r["change_id"], r["status"],
-                                                       ", ".join("%s %d" % kv for kv in sorted(r["hosts"].items())))))
+                                                       states)))
     return exit_codes.CLEAN

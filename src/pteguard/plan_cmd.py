@@ -138,8 +138,8 @@ def format_plan(plan):
     lines = ["HOST  STATE  STEP  WILL  WHY"]
     for host in plan["hosts"]:
         if not host["steps"]:
-            lines.append("%s  %s  -  -  %s" % (host["host"], host["state"], host.get("message") or
-                                              host_states.STATES.get(host["state"], "")))
+            why = host.get("message") or host_states.STATES.get(host["state"], "")
+            lines.append("%s  %s  -  -  %s" % (host["host"], host["state"], why))
         for step in host["steps"]:
             lines.append("%s  %s  %s  %s  %s" % (host["host"], host["state"], step["step"], step["will"],
                                                  step["why"][0]))

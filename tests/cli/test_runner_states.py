@@ -109,3 +109,17 @@ def test_opt_ins_are_true_only_when_plainly_true():
     assert remediation_steps.missing_opt_ins(step, {"kernel_update_ok": "yes", "kernel_update_reboot_ok": True}) == []
     assert remediation_steps.missing_opt_ins(step, {"kernel_update_ok": "no"}) == [
         "kernel_update_ok", "kernel_update_reboot_ok"]
+
+
+def test_docs_render_every_step_state_and_transition():
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(LOGS))), "docs", "runner.md")) as handle:
+        docs = handle.read()
+    for step in remediation_steps.STEPS:
+        row = "| %s | %d | `%s` |" % (step.name, step.number, step.playbook)
+        assert row in docs, row
+        for name in step.opt_ins:
+            assert "`%s`" % name in docs
+        for outcome, target in step.outcomes.items():
+            assert "%s → %s" % (outcome, target) in docs
+    for state in host_states.STATES:
+        assert "| %s |" % state in docs, state
