@@ -164,6 +164,7 @@ def _start(command, args, plan, options, change_id):
     inventories = [entry["path"] for entry in plan["inventory"]["paths"]]
     stored = dict(options, inventories=inventories, collections=plan["collections"])
     with _locked(run_dir):
+        plan_cmd.write_plan(os.path.join(run_dir, "plan.json"), plan)
         db.create_run(run_id, _who(), change_id, plan, stored, run_dir)
         audit = audit_log.AuditLog(run_dir, run_id, _who(), change_id)
         audit.write("approve", result="approved", message="plan %s by %s" % (plan["digest"], command))

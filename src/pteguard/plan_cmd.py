@@ -120,13 +120,22 @@ def make_plan(args):
         "created_by": getpass.getuser(),
         "diagnosis_run": {"id": record["id"], "report_dir": record["report_dir"]},
         "inventory": inventory, "steps_requested": args.steps,
-        "diagnose_options": {name: getattr(args, name) for name in DIAGNOSE_OPTIONS},
+        "diagnose_options": _diagnose_options(args),
         "collections": collections,
         "state_machine": {"states": host_states.STATES, "transitions": host_states.transitions()},
         "hosts": hosts,
     })
     code = exit_codes.worst(_NOT_EVALUATED_CODES.get(h["status"], exit_codes.CLEAN) for h in hosts)
     return code, plan
+
+
+def _diagnose_options(args):
+    """The diagnose options as apply must repeat them, folders made absolute (apply may run elsewhere)."""
+    options = {name: getattr(args, name) for name in DIAGNOSE_OPTIONS}
+    for name in ("report_dir", "work_dir", "collections_path"):
+        if options[name]:
+            options[name] = os.path.abspath(options[name])
+    return options
 
 
 def fail(command, message):

@@ -227,3 +227,26 @@ def test_bad_input_is_refused_in_one_line_and_nothing_runs(ansible_env, tmp_path
     assert "refused: the evidence changed since the plan was made: memhost: " in proc.stderr, explain(proc)
     assert "kernel_log findings changed (2 then," in proc.stderr
     assert not (tmp_path / "state").exists() or _runs(ansible_env, tmp_path) == []
+
+
+def test_failed_canary_stops_the_wave_and_leaves_a_script_that_reproduces_it(ansible_env, tmp_path, watched):
+    log = _fixture_copy(tmp_path, CLEAN_LOG)
+    bad = _host(log, True)
+    # the role refuses this value before writing anything (rasdaemon's file is sourced by a shell)
+    bad["hw_monitor_page_ce_threshold"] = "5$(id)"
+    inventory = write_inventory(tmp_path / "inv.yml", {"a-canary": bad, "b-rest": _host(log, True)})
+    proc = _plan(ansible_env, tmp_path, inventory, tmp_path / "plan.json")
+    assert proc.returncode == 0, explain(proc)
+    proc = _cli(ansible_env, tmp_path, "apply", str(tmp_path / "plan.json"), "--approve", "CHG-2", "--state-dir",
+                _state(tmp_path))
+    assert proc.returncode == 2, explain(proc)
+    (record,) = _runs(ansible_env, tmp_path)
+    assert record["status"] == "stopped" and record["hosts"] == {"failed": 1, "stopped": 1}
+    entries = _audit(record["run_dir"])
+    assert [(e["host"], e["result"]) for e in entries if e["action"] == "finish"] == [("a-canary", "failed")]
+    assert not [e for e in entries if e["action"] == "start" and e["host"] == "b-rest"]
+    script = os.path.join(record["run_dir"], "reproduce", "a-canary-hw_monitor.sh")
+    assert os.access(script, os.X_OK)
+    again = run(["/bin/sh", script], ansible_env, cwd=str(tmp_path))
+    assert again.returncode == 2, explain(again)
+    assert "hw_monitor_page_ce_threshold must be empty or one number" in again.stdout, explain(again)
