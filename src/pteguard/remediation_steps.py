@@ -60,7 +60,8 @@ STEPS = (
          opt_ins=("memory_test_reboot_ok",), reboots=True, writes=True,
          outcomes={"errors": "replace_dimm", "clean": "next", "ok": "next"}),
     Step("kernel_update", 3, "pteguard.remediation.kernel_update", "kernel, driver and microcode update",
-         opt_ins=("kernel_update_ok", "kernel_update_reboot_ok"), reboots=True, writes=True,
+         # installing is the runner's opt-in; the role itself reboots only with kernel_update_reboot_ok
+         opt_ins=("pteguard_allow_kernel_update",), reboots=True, writes=True,
          outcomes={"updated": "next", "current": "next", "ok": "next"}),
     Step("stress", 5, "pteguard.remediation.stress", "controlled reproduction (read-only I/O and memory load)",
          opt_ins=("stress_ok",), loads=True,

@@ -106,9 +106,11 @@ def test_an_unknown_outcome_is_never_a_pass():
 
 def test_opt_ins_are_true_only_when_plainly_true():
     step = remediation_steps.BY_NAME["kernel_update"]
-    assert remediation_steps.missing_opt_ins(step, {"kernel_update_ok": "yes", "kernel_update_reboot_ok": True}) == []
-    assert remediation_steps.missing_opt_ins(step, {"kernel_update_ok": "no"}) == [
-        "kernel_update_ok", "kernel_update_reboot_ok"]
+    assert remediation_steps.missing_opt_ins(step, {"pteguard_allow_kernel_update": "yes"}) == []
+    assert remediation_steps.missing_opt_ins(step, {"pteguard_allow_kernel_update": True}) == []
+    for value in ("no", "false", "", None, 1, "maybe"):
+        assert remediation_steps.missing_opt_ins(step, {"pteguard_allow_kernel_update": value}) == [
+            "pteguard_allow_kernel_update"]
 
 
 def test_docs_render_every_step_state_and_transition():
