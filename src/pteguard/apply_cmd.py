@@ -285,6 +285,6 @@ def run_runs(args):
         print("RUN  CREATED  WHO  CHANGE  STATUS  HOSTS")
         for r in runs:
             states = ", ".join("%s %d" % kv for kv in sorted(r["hosts"].items()))
-            print(printable("%s  %s  %s  %s  %s  %s" % (r["id"], r["created"], r["who"], r["change_id"], r["status"],
-                                                       states)))
+            cells = (r["id"], r["created"], r["who"], r["change_id"], r["status"], states)
+            print(printable("  ".join(cells)))
     return exit_codes.CLEAN
