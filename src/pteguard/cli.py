@@ -19,11 +19,14 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     analyze.add_parser(subparsers)
     from pteguard import compliance_cmd, diagnose, report_cmd, signatures_cmd
+    from pteguard import apply_cmd, plan_cmd
 
     diagnose.add_parser(subparsers)
     signatures_cmd.add_parser(subparsers)
     report_cmd.add_parser(subparsers)
     compliance_cmd.add_parser(subparsers)
+    plan_cmd.add_parser(subparsers)
+    apply_cmd.add_parsers(subparsers)
     return parser
 
 
