@@ -9,9 +9,7 @@ unreachable or failed. The most serious wins, as for every command.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import io
 import json
 import os
 import sys
@@ -26,7 +24,7 @@ _HOST_CODES = {"unreachable": exit_codes.ERROR, "failed": exit_codes.ERROR, "tim
 _RESULT_CODES = {"pass": exit_codes.CLEAN, "fail": exit_codes.FINDINGS, "unknown": exit_codes.INCOMPLETE}
 
 
-class _Into:
+class DiagnoseOptions:
     """Lets diagnose.add_parser add its options (inventory, limit, timeouts, host keys...) to this parser."""
 
     def __init__(self, parser):
@@ -44,7 +42,7 @@ def add_parser(subparsers):
                     "host's report, writes compliance.json and report.html/report.md/junit.xml/pteguard.prom beside "
                     "the reports. A host that could not be evaluated never passes.",
     )
-    diagnose.add_parser(_Into(parser))
+    diagnose.add_parser(DiagnoseOptions(parser))
     for action in parser._actions:  # diagnose's severity gate means nothing here: the policy decides
         if action.dest == "fail_on":
             action.help = argparse.SUPPRESS
@@ -58,17 +56,11 @@ def add_parser(subparsers):
     return parser
 
 
-def _collect(args):
-    """diagnose.run with JSON output captured: (exit code, {'run': record, 'hosts': rows} or None)."""
+def collect(args):
+    """diagnose's collection, its severity gate off (the policy decides): (exit code, document or None)."""
     collect_args = argparse.Namespace(**vars(args))
-    collect_args.format, collect_args.fail_on = "json", "never"
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        code = diagnose.run(collect_args)
-    try:
-        return code, json.loads(captured.getvalue())
-    except ValueError:
-        return code, None
+    collect_args.fail_on = "never"
+    return diagnose.collect(collect_args)
 
 
 def _host_entry(row, report, checks, stored):
@@ -109,7 +101,7 @@ def run(args):
         return exit_codes.ERROR
     except baseline.BaselineError as exc:
         return _fail(str(exc))
-    code, document = _collect(args)
+    code, document = collect(args)
     if document is None:
         return code  # diagnose said why on stderr (bad inventory, no host, ...)
     record, rows = document["run"], document["hosts"]

@@ -180,6 +180,17 @@ def _extravars(args):
 
 
 def run(args):
+    code, document = collect(args)
+    if document is None:
+        return code
+    return _emit(args.format, document["run"], document["hosts"], document["run"]["report_dir"], code)
+
+
+def collect(args):
+    """Run the collection on every host and write the reports: (exit code, {'run': record, 'hosts': rows}).
+
+    The document is None when the run could not start (the reason is on stderr). plan and compliance build on this.
+    """
     inventories = args.inventory or [_default_inventory()]
     checking = not args.insecure_skip_host_key_check
     if not checking:
@@ -205,7 +216,7 @@ def run(args):
         )
     except (runner.RunnerError, OSError) as exc:
         print("pteguard diagnose: %s" % exc, file=sys.stderr)
-        return exit_codes.ERROR
+        return exit_codes.ERROR, None
     rows = [host_row(host, outcome["hosts"][host], report_dir) for host in hosts]
     record = _run_record(args, ident, checking, inventories, outcome, rows, work_dir, report_dir)
     _write_record(os.path.join(work_dir, "run.json"), record)
@@ -215,7 +226,7 @@ def run(args):
     code = exit_code(rows, args.fail_on)
     if outcome["signal"] is not None:
         code = 128 + outcome["signal"]
-    return _emit(args.format, record, rows, report_dir, code)
+    return code, {"run": record, "hosts": rows}
 
 
 def _run_record(args, ident, checking, inventories, outcome, rows, work_dir, report_dir):

@@ -40,7 +40,7 @@ def step_list(text):
 
 def add_diagnose_options(parser):
     """The diagnose options (inventory, limit, timeouts, host keys...) on `parser`, without the severity gate."""
-    diagnose.add_parser(compliance_cmd._Into(parser))
+    diagnose.add_parser(compliance_cmd.DiagnoseOptions(parser))
     for action in parser._actions:
         if action.dest in ("fail_on", "format"):
             action.help = argparse.SUPPRESS
@@ -100,7 +100,7 @@ def make_plan(args):
         collections = runner.collections_path(args.collections_path)
     except (runner.RunnerError, ValueError) as exc:
         return fail("plan", str(exc)), None
-    code, document = compliance_cmd._collect(args)
+    code, document = compliance_cmd.collect(args)
     if document is None:
         return code, None  # diagnose said why on stderr (bad inventory, no host, ...)
     record, rows = document["run"], document["hosts"]
