@@ -404,9 +404,9 @@ def ansible_env(run_dir, profile):
     return env
 
 
-def side_argv(side, inventory, run_dir, timeout):
+def side_argv(side, inventory, run_dir, timeout, pteguard_forks=FORKS):
     if side == "pteguard":
-        return [os.path.join(VENV_BIN, "pteguard"), "diagnose", "-i", inventory, "--forks", str(FORKS),
+        return [os.path.join(VENV_BIN, "pteguard"), "diagnose", "-i", inventory, "--forks", str(pteguard_forks),
                 "--format", "json", "--fail-on", "never", "--timeout", str(timeout),
                 "--report-dir", os.path.join(run_dir, "reports"), "--work-dir", os.path.join(run_dir, "runs")]
     return [os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory, "--forks", str(FORKS),
@@ -436,7 +436,7 @@ def hosts_ok(side, run_dir):
 def run_side(side, count, fleet, work, args):
     run_dir = tempfile.mkdtemp(prefix="%s%d-" % (side[0], count), dir=work)
     inventory = fleet.inventory(count, os.path.join(run_dir, "inventory.yml"))
-    argv = fleet.exec_argv(side_argv(side, inventory, run_dir, args.run_timeout))
+    argv = fleet.exec_argv(side_argv(side, inventory, run_dir, args.run_timeout, args.pteguard_forks))
     res = measure(argv, ansible_env(run_dir, args.profile), run_dir, args.run_timeout + 60)
     good, problems = hosts_ok(side, run_dir)
     if good != count:
@@ -605,6 +605,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=positive, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each side first (default 1)")
     parser.add_argument("--run-timeout", type=positive, default=900, help="seconds one run may take (default 900)")
+    parser.add_argument("--pteguard-forks", type=positive, default=FORKS,
+                        help="forks for pteguard only (default %d, the baseline's); the baseline keeps %d" % (FORKS, FORKS))
     parser.add_argument("--profile", action="store_true", help="also time each task and split CPU by process kind")
     parser.add_argument("--work-dir", help="where runs write (default: a new folder under /tmp, deleted after)")
     parser.add_argument("--keep", action="store_true", help="keep every run's folder (inventory, output, reports)")
@@ -616,6 +618,8 @@ def main(argv=None):
     os.makedirs(work, exist_ok=True)
     log("pteguard fleet benchmark: code %s; hosts %s; %d rounds; forks %d; %s" % (
         code_state(), ",".join(map(str, args.hosts)), args.rounds, FORKS, machine_load()))
+    if args.pteguard_forks != FORKS:
+        log("pteguard runs with --forks %d, the baseline with %d" % (args.pteguard_forks, FORKS))
     signal.signal(signal.SIGTERM, stop_on_signal)  # so the fleet's namespace and sshd are removed on `kill` too
     try:
         preflight()
