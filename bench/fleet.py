@@ -404,11 +404,19 @@ def ansible_env(run_dir, profile):
     return env
 
 
-def side_argv(side, inventory, run_dir, timeout, pteguard_forks=FORKS):
+def pteguard_default_forks():
+    """The fork count `pteguard diagnose` picks by itself on this machine."""
+    from pteguard.diagnose import default_forks
+
+    return default_forks()
+
+
+def side_argv(side, inventory, run_dir, timeout, pteguard_forks=None):
     if side == "pteguard":
-        return [os.path.join(VENV_BIN, "pteguard"), "diagnose", "-i", inventory, "--forks", str(pteguard_forks),
-                "--format", "json", "--fail-on", "never", "--timeout", str(timeout),
-                "--report-dir", os.path.join(run_dir, "reports"), "--work-dir", os.path.join(run_dir, "runs")]
+        forks = ["--forks", str(pteguard_forks)] if pteguard_forks else []  # none: pteguard's own default
+        argv = [os.path.join(VENV_BIN, "pteguard"), "diagnose", "-i", inventory] + forks
+        return argv + ["--format", "json", "--fail-on", "never", "--timeout", str(timeout),
+                       "--report-dir", os.path.join(run_dir, "reports"), "--work-dir", os.path.join(run_dir, "runs")]
     return [os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory, "--forks", str(FORKS),
             os.path.join(FLEET_FILES, "baseline.yml")]
 
@@ -605,8 +613,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=positive, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each side first (default 1)")
     parser.add_argument("--run-timeout", type=positive, default=900, help="seconds one run may take (default 900)")
-    parser.add_argument("--pteguard-forks", type=positive, default=FORKS,
-                        help="forks for pteguard only (default %d, the baseline's); the baseline keeps %d" % (FORKS, FORKS))
+    parser.add_argument("--pteguard-forks", type=positive,
+                        help="forks for pteguard (default: its own default, 5 per CPU up to 25); the baseline "
+                             "always runs with %d" % FORKS)
     parser.add_argument("--profile", action="store_true", help="also time each task and split CPU by process kind")
     parser.add_argument("--work-dir", help="where runs write (default: a new folder under /tmp, deleted after)")
     parser.add_argument("--keep", action="store_true", help="keep every run's folder (inventory, output, reports)")
@@ -618,8 +627,9 @@ def main(argv=None):
     os.makedirs(work, exist_ok=True)
     log("pteguard fleet benchmark: code %s; hosts %s; %d rounds; forks %d; %s" % (
         code_state(), ",".join(map(str, args.hosts)), args.rounds, FORKS, machine_load()))
-    if args.pteguard_forks != FORKS:
-        log("pteguard runs with --forks %d, the baseline with %d" % (args.pteguard_forks, FORKS))
+    log("pteguard runs with --forks %s, the baseline with %d" % (args.pteguard_forks or "default (5 per CPU, "
+                                                                  "at most 25: %d here)" % pteguard_default_forks(),
+                                                                  FORKS))
     signal.signal(signal.SIGTERM, stop_on_signal)  # so the fleet's namespace and sshd are removed on `kill` too
     try:
         preflight()

@@ -63,7 +63,8 @@ def add_parser(subparsers):
     parser.add_argument("--since", default=None,
                         help="journal cursor or time to start after (default: the inventory's "
                              "diagnose_kernel_log_since, else the whole boot)")
-    parser.add_argument("--forks", type=_count(1), default=25, help="hosts handled in parallel (default 25)")
+    parser.add_argument("--forks", type=_count(1), default=default_forks(),
+                        help="hosts handled in parallel (default %d: 5 per CPU, at most 25)" % default_forks())
     parser.add_argument("--connect-timeout", type=_count(1), default=30, metavar="SECONDS",
                         help="SSH connection timeout per host (ANSIBLE_TIMEOUT; default 30)")
     parser.add_argument("--host-timeout", type=_count(1), default=600, metavar="SECONDS",
@@ -167,6 +168,15 @@ def exit_code(rows, fail_on):
     if not rows:
         return exit_codes.ERROR
     return exit_codes.worst(row_code(row, fail_on) for row in rows)
+
+
+def default_forks():
+    """5 workers per controller CPU, at most 25.
+
+    With one round trip per host a worker mostly waits on SSH; past about 5 per CPU more workers buy no time
+    (measured in bench/README.md, Fleet) and each costs the controller some 15 MB.
+    """
+    return max(5, min(25, 5 * (os.cpu_count() or 1)))
 
 
 def _extravars(args):
