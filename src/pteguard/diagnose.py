@@ -222,7 +222,7 @@ def collect(args):
         report_dir = run_dirs.make(report_base, ident)
         outcome = runner.run_playbook(
             "pteguard.remediation.diagnose", hosts, inventories, extravars=_extravars(args), work_dir=work_dir,
-            env=env, limit=args.limit, forks=args.forks, timeout=args.timeout,
+            env=env, limit=args.limit, forks=args.forks, timeout=args.timeout, skip_tags=runner.DIAGNOSE_SKIP_TAGS,
         )
     except (runner.RunnerError, OSError) as exc:
         print("pteguard diagnose: %s" % exc, file=sys.stderr)

@@ -23,6 +23,9 @@ from pteguard import locations, run_processes
 EVIDENCE_ACTION = "pteguard.remediation.host_evidence_info"
 # Tasks tagged so run only for plain ansible-playbook users (the CLI writes the reports itself).
 REPORT_TAG = "diagnose_reports"
+# Ansible tags the role argument check "always". The diagnose CLI passes only values it checked itself, and the
+# module checks every option again on the host, so the check would only cost each host one more worker pass.
+DIAGNOSE_SKIP_TAGS = (REPORT_TAG, "always")
 
 # Only these reach ansible-playbook (ansible-runner writes the environment it is given into the run directory).
 _PASS_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "SSH_AUTH_SOCK", "KRB5CCNAME")
@@ -195,7 +198,7 @@ class _Signals:
 
 
 def run_playbook(playbook, hosts, inventories, extravars, work_dir, env, limit=None, forks=25, timeout=None,
-                 check=False, verbosity=0):
+                 check=False, verbosity=0, skip_tags=(REPORT_TAG,)):
     """Run one playbook over `hosts` (from list_hosts) with the environment from run_environment.
 
     Returns {'rc', 'status', 'signal', 'hosts': {host: {'status', 'message'?, 'evidence'?}}, 'artifacts',
@@ -228,7 +231,7 @@ def run_playbook(playbook, hosts, inventories, extravars, work_dir, env, limit=N
                     cancel_callback=signals.cancelled,
                     timeout=timeout,
                     cmdline="--check" if check else None,
-                    skip_tags=REPORT_TAG,
+                    skip_tags=",".join(skip_tags),
                     verbosity=verbosity,
                     suppress_env_files=True,
                 )
