@@ -15,24 +15,32 @@ from .edac import edac_error_locations, read_edac_sysfs
 from .host_state import HostStateParseError, decode_taint, host_state_findings, parse_meminfo
 from .mcelog import McelogParseError, parse_mcelog
 from .rasdaemon import RasdaemonError, db_findings, parse_ras_mc_ctl, ras_mc_ctl_findings, read_rasdaemon_db, summarize_db
+from .source_status import MISSING, READ, UNREADABLE
 
 
 class _Sources(object):
-    """Per source: read (ok) or not, and why."""
+    """Per source, in the vocabulary every collector uses (source_status): read, missing or unreadable, and why."""
 
     def __init__(self):
         self.by_name = {}
 
-    def ok(self, name, reason=None):
-        self.by_name[name] = {"ok": True}
+    def _set(self, name, status, reason):
+        self.by_name[name] = {"name": name, "status": status}
         if reason:
             self.by_name[name]["reason"] = reason
 
-    def bad(self, name, reason):
-        self.by_name[name] = {"ok": False, "reason": reason}
+    def ok(self, name, reason=None):
+        self._set(name, READ, reason)
 
-    def unreadable(self):
-        return [{"source": k, "reason": v.get("reason")} for k, v in sorted(self.by_name.items()) if not v["ok"]]
+    def missing(self, name, reason):
+        """Not on this host (no tool, no file, no driver): normal, but nothing was read from it."""
+        self._set(name, MISSING, reason)
+
+    def bad(self, name, reason):
+        self._set(name, UNREADABLE, reason)
+
+    def listed(self):
+        return [self.by_name[name] for name in sorted(self.by_name)]
 
 
 def _tool_output(host, argv, sources, name):
@@ -76,11 +84,11 @@ def collect_rasdaemon(host, sources, findings, rasdaemon_db, use_ras_mc_ctl, max
         sources.ok("rasdaemon_db")
         findings.extend(db_findings(db))
     except RasdaemonError as exc:
-        sources.bad("rasdaemon_db", str(exc))
+        (sources.bad if host.exists(rasdaemon_db) else sources.missing)("rasdaemon_db", str(exc))
     if backend["db_readable"] or not use_ras_mc_ctl:
         return backend, ras
     if not ras_mc_ctl:
-        sources.bad("ras_mc_ctl", "ras-mc-ctl not installed")
+        sources.missing("ras_mc_ctl", "ras-mc-ctl not installed")
         return backend, ras
     out = _tool_output(host, [ras_mc_ctl, "--errors"], sources, "ras_mc_ctl")
     if out is not None:
@@ -127,13 +135,13 @@ def collect_mcelog(host, sources, findings, mcelog_log, mcelog_device, use_mcelo
         except (IOError, OSError) as exc:
             sources.bad("mcelog_log", "cannot read %s: %s" % (mcelog_log, exc))
     else:
-        sources.bad("mcelog_log", "%s does not exist" % mcelog_log)
+        sources.missing("mcelog_log", "%s does not exist" % mcelog_log)
     if use_mcelog_client:
         if not mcelog_bin:
-            sources.bad("mcelog_client", "mcelog not installed")
+            sources.missing("mcelog_client", "mcelog not installed")
         elif not backend["device_present"]:
-            sources.bad("mcelog_client", "%s absent (kernel without CONFIG_X86_MCELOG_LEGACY): mcelog cannot run here"
-                        % mcelog_device)
+            sources.missing("mcelog_client", "%s absent (kernel without CONFIG_X86_MCELOG_LEGACY): mcelog cannot "
+                            "run here" % mcelog_device)
         else:
             out = _tool_output(host, [mcelog_bin, "--client"], sources, "mcelog_client")
             if out is not None:
@@ -173,10 +181,9 @@ def collect_edac(sources, findings, edac_root):
     locations = edac_error_locations(edac)
     if not edac["present"] or not edac["controllers"]:
         # no tree, or a tree without controllers: no EDAC coverage on this host
-        sources.bad("edac", edac["reason"])
+        sources.missing("edac", edac["reason"])
     elif edac["errors"]:
-        sources.by_name["edac"] = {"ok": False, "reason": "; ".join(
-            "%s: %s" % (e["path"], e["reason"]) for e in edac["errors"][:5])}
+        sources.bad("edac", "; ".join("%s: %s" % (e["path"], e["reason"]) for e in edac["errors"][:5]))
     else:
         sources.ok("edac")
     findings.extend(edac_findings(locations))
@@ -201,7 +208,7 @@ def collect_hw_errors(host, rasdaemon_db="/var/lib/rasdaemon/ras-mc_event.db", u
                       mcelog_log="/var/log/mcelog", mcelog_device="/dev/mcelog", use_mcelog_client=True,
                       edac_root="/sys/devices/system/edac/mc", meminfo_path="/proc/meminfo",
                       tainted_path="/proc/sys/kernel/tainted", max_records=200):
-    """Everything hw_error_info returns (backends, sources, unreadable_sources, rasdaemon, mcelog, edac,
+    """Everything hw_error_info returns (backends, sources, rasdaemon, mcelog, edac,
     edac_locations, hardware_corrupted_kb, taint, findings). Raises CollectError for bad arguments."""
     if max_records < 1:
         raise CollectError("max_records must be at least 1")
@@ -222,8 +229,7 @@ def collect_hw_errors(host, rasdaemon_db="/var/lib/rasdaemon/ras-mc_event.db", u
         "backends": {"rasdaemon": ras_backend, "mcelog": mce_backend,
                      "edac": {"present": edac["present"], "controllers": len(edac["controllers"]),
                               "reason": edac["reason"]}},
-        "sources": sources.by_name,
-        "unreadable_sources": sources.unreadable(),
+        "sources": sources.listed(),
         "rasdaemon": ras,
         "mcelog": mce,
         "edac": edac,

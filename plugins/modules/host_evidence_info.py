@@ -75,7 +75,7 @@ hardware_errors:
       C(findings_dropped) counting the cut; null when O(hw_errors=false); C(collector_error) when the collector broke.
   returned: always
   type: dict
-  sample: {"findings": [], "findings_dropped": 0, "unreadable_sources": [], "backends": {}}
+  sample: {"findings": [], "findings_dropped": 0, "sources": [], "backends": {}}
 disk_health:
   description:
     - What M(pteguard.remediation.disk_health_info) returns, findings bounded by O(max_findings); null when

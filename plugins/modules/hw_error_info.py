@@ -87,16 +87,15 @@ backends:
     mcelog: {installed: false, device_present: false, log_present: false}
     edac: {present: true, controllers: 0}
 sources:
-  description: Per source, whether it was read (C(ok)) and, when not, why (C(reason)).
-  returned: always
-  type: dict
-  sample: {edac: {ok: true}, rasdaemon_db: {ok: false, reason: "/var/lib/rasdaemon/ras-mc_event.db does not exist"}}
-unreadable_sources:
-  description: The sources that could not be read, each with the reason.
+  description:
+    - Every source considered, with C(status) read, missing (not on this host) or unreadable, and a C(reason) when
+      not read; the same vocabulary as kernel_log_info's sources.
   returned: always
   type: list
   elements: dict
-  sample: [{source: mcelog, reason: "/dev/mcelog absent (kernel without CONFIG_X86_MCELOG_LEGACY)"}]
+  sample:
+    - {name: edac, status: read}
+    - {name: rasdaemon_db, status: missing, reason: "/var/lib/rasdaemon/ras-mc_event.db does not exist"}
 rasdaemon:
   description: Tables read from the database (or the parsed ras-mc-ctl output) and a summary.
   returned: always

@@ -27,6 +27,12 @@ def paths(tmp_path, **overrides):
 PROC = {"/proc/meminfo": fixture("117.txt"), "/proc/sys/kernel/tainted": "0\n"}
 
 
+
+def by_name(out):
+    """The collector's sources (one list, source_status vocabulary) by name."""
+    return {entry["name"]: entry for entry in out["sources"]}
+
+
 def test_ras_mc_ctl_recorded_output_when_the_database_is_missing(tmp_path):
     host = RecordedHost(bins=("ras-mc-ctl", "systemctl"), files=PROC, outputs={
         "ras-mc-ctl --errors": (0, fixture("104.txt"), ""),
@@ -35,23 +41,24 @@ def test_ras_mc_ctl_recorded_output_when_the_database_is_missing(tmp_path):
     out = collect_hw_errors(host, **paths(tmp_path))
     assert out["backends"]["rasdaemon"]["service"] == "inactive"
     assert out["backends"]["rasdaemon"]["installed"] is True
-    assert out["sources"]["rasdaemon_db"]["ok"] is False
-    assert out["sources"]["ras_mc_ctl"] == {"ok": True}
+    assert by_name(out)["rasdaemon_db"]["status"] == "missing"
+    assert by_name(out)["ras_mc_ctl"] == {"name": "ras_mc_ctl", "status": "read"}
     mce = [f for f in out["findings"] if f["source"].startswith("ras")]
     assert len(mce) == 3 and {f["category"] for f in mce} == {"memory_error_corrected"}
     assert out["rasdaemon"]["summary"]["mce"] == 3
     # no mcelog here: every mcelog source says why
-    assert out["sources"]["mcelog_log"]["reason"].endswith("mcelog.log does not exist")
-    assert out["sources"]["mcelog_client"] == {"ok": False, "reason": "mcelog not installed"}
+    assert by_name(out)["mcelog_log"]["reason"].endswith("mcelog.log does not exist")
+    assert by_name(out)["mcelog_client"] == {"name": "mcelog_client", "status": "missing",
+                                             "reason": "mcelog not installed"}
 
 
 def test_ras_mc_ctl_failure_is_a_reason(tmp_path):
     host = RecordedHost(bins=("ras-mc-ctl",), files=PROC, outputs={
         "ras-mc-ctl --errors": (2, "", "Can't connect to the database\n")})
     out = collect_hw_errors(host, **paths(tmp_path))
-    assert out["sources"]["ras_mc_ctl"] == {
-        "ok": False, "reason": "ras-mc-ctl --errors exited 2: Can't connect to the database"}
-    assert {"source": "ras_mc_ctl", "reason": out["sources"]["ras_mc_ctl"]["reason"]} in out["unreadable_sources"]
+    assert by_name(out)["ras_mc_ctl"] == {
+        "name": "ras_mc_ctl", "status": "unreadable",
+        "reason": "ras-mc-ctl --errors exited 2: Can't connect to the database"}
 
 
 def test_mcelog_log_file_and_client_recorded_outputs(tmp_path):
@@ -72,10 +79,11 @@ def test_meminfo_without_hardware_corrupted_and_untainted_kernel(tmp_path):
     out = collect_hw_errors(RecordedHost(files=PROC), use_ras_mc_ctl=False, use_mcelog_client=False,
                             **paths(tmp_path))
     assert out["hardware_corrupted_kb"] is None
-    assert out["sources"]["meminfo"] == {
-        "ok": True, "reason": "no HardwareCorrupted line (kernel without CONFIG_MEMORY_FAILURE)"}
-    assert out["taint"]["value"] == 0 and out["sources"]["taint"] == {"ok": True}
-    assert out["sources"]["edac"]["ok"] is False  # no EDAC tree
+    assert by_name(out)["meminfo"] == {
+        "name": "meminfo", "status": "read",
+        "reason": "no HardwareCorrupted line (kernel without CONFIG_MEMORY_FAILURE)"}
+    assert out["taint"]["value"] == 0 and by_name(out)["taint"] == {"name": "taint", "status": "read"}
+    assert by_name(out)["edac"]["status"] == "missing"  # no EDAC tree
     assert out["findings"] == []
 
 
@@ -83,8 +91,8 @@ def test_unreadable_proc_files_are_reasons(tmp_path):
     out = collect_hw_errors(RecordedHost(), use_ras_mc_ctl=False, use_mcelog_client=False,
                             **paths(tmp_path, meminfo_path=str(tmp_path / "no-meminfo"),
                                     tainted_path=str(tmp_path / "no-tainted")))
-    assert out["sources"]["meminfo"]["reason"].startswith("cannot read %s" % (tmp_path / "no-meminfo"))
-    assert out["sources"]["taint"]["ok"] is False
+    assert by_name(out)["meminfo"]["reason"].startswith("cannot read %s" % (tmp_path / "no-meminfo"))
+    assert by_name(out)["taint"]["status"] == "unreadable"
     assert out["hardware_corrupted_kb"] is None and out["taint"] is None
 
 

@@ -89,13 +89,19 @@ def fake_host(tmp_path, edac=True, hwcorrupt=0, taint=0):
             "mcelog_device": str(tmp_path / "dev-mcelog")}
 
 
+
+def source(out, name):
+    """One entry of the module's sources list (source_status vocabulary)."""
+    return next(entry for entry in out["sources"] if entry["name"] == name)
+
+
 def test_lab_like_host_nothing_but_empty_edac(monkeypatch, capsys, tmp_path):
     """Debian 12 guest: no rasdaemon records, no mcelog device, EDAC without controllers."""
     args = fake_host(tmp_path, edac=False)
     rc, out = run(monkeypatch, capsys, Host(bins=("systemctl",)), args)
     assert rc == 0 and out["changed"] is False
     assert out["findings"] == []
-    unread = {u["source"]: u["reason"] for u in out["unreadable_sources"]}
+    unread = {u["name"]: u["reason"] for u in out["sources"] if u["status"] != "read"}
     assert "does not exist" in unread["rasdaemon_db"]
     assert unread["ras_mc_ctl"] == "ras-mc-ctl not installed"
     assert unread["mcelog_client"] == "mcelog not installed"
@@ -146,7 +152,7 @@ def test_ras_mc_ctl_fallback_real_output(monkeypatch, capsys, tmp_path):
     args = fake_host(tmp_path, edac=False)
     host = Host(bins=("ras-mc-ctl",), outputs={"ras-mc-ctl --errors": (0, fixture("104.txt"), "")})
     rc, out = run(monkeypatch, capsys, host, args)
-    assert out["sources"]["ras_mc_ctl"] == {"ok": True}
+    assert source(out, "ras_mc_ctl") == {"name": "ras_mc_ctl", "status": "read"}
     mem = [f for f in out["findings"] if f["source"] == "ras-mc-ctl"]
     assert len(mem) == 3 and {f["category"] for f in mem} == {"memory_error_corrected"}
     assert out["rasdaemon"]["summary"]["mce"] == 3
@@ -157,7 +163,7 @@ def test_ras_mc_ctl_failure_reason(monkeypatch, capsys, tmp_path):
     host = Host(bins=("ras-mc-ctl",), outputs={"ras-mc-ctl --errors": (
         1, "", "DBI connect('dbname=/var/lib/rasdaemon/ras-mc_event.db','',...) failed: unable to open database file")})
     rc, out = run(monkeypatch, capsys, host, args)
-    reason = out["sources"]["ras_mc_ctl"]["reason"]
+    reason = source(out, "ras_mc_ctl")["reason"]
     assert reason.startswith("ras-mc-ctl --errors exited 1") and "unable to open database" in reason
 
 
@@ -180,7 +186,7 @@ def test_mcelog_device_absent_reason(monkeypatch, capsys, tmp_path):
     args = fake_host(tmp_path, edac=False)
     host = Host(bins=("mcelog",))
     rc, out = run(monkeypatch, capsys, host, args)
-    assert "CONFIG_X86_MCELOG_LEGACY" in out["sources"]["mcelog_client"]["reason"]
+    assert "CONFIG_X86_MCELOG_LEGACY" in source(out, "mcelog_client")["reason"]
     assert not [c for c in host.calls if "mcelog" in c[0]]  # never run without its device
 
 
@@ -197,7 +203,7 @@ def test_garbage_sources_are_reasons_not_tracebacks(monkeypatch, capsys, tmp_pat
         fh.write(b"\x00\x00binary")
     rc, out = run(monkeypatch, capsys, Host(), args)
     assert rc == 0
-    srcs = {u["source"] for u in out["unreadable_sources"]}
+    srcs = {u["name"] for u in out["sources"] if u["status"] == "unreadable"}
     assert {"taint", "meminfo", "rasdaemon_db", "mcelog_log"} <= srcs
     assert out["taint"] is None and out["hardware_corrupted_kb"] is None
 
