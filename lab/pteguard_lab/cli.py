@@ -1,6 +1,6 @@
 """`pteguard-lab`: a disposable fleet on one machine and real faults.
 
-    pteguard-lab build [--force]             build (or reuse) the cached image
+    pteguard-lab build [--force] [--kind grub]  build (or reuse) the cached image (grub: boots its own GRUB)
     pteguard-lab up [--vms N] [--containers N] [--kdump]
     pteguard-lab status
     pteguard-lab kinds                        list the fault kinds
@@ -62,7 +62,12 @@ def _say(text: str) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    image = get_image(force=args.force, log=_say)
+    if args.kind == "grub":
+        from .grub_image import get_grub_image
+
+        image = get_grub_image(force=args.force, log=_say)
+    else:
+        image = get_image(force=args.force, log=_say)
     _say("image %s (kernel %s) ready in %.1fs" % (image.root, image.kernel_version, time.monotonic() - started))
     return 0
 
@@ -236,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="action", required=True)
     p = sub.add_parser("build", help="build or reuse the cached Debian 12 lab image")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.add_argument("--kind", choices=["direct", "grub"], default="direct",
+                   help="direct: the image VMs boot with -kernel (default); grub: a partitioned disk that boots "
+                        "through its own GRUB (built on the direct one)")
     p.set_defaults(func=cmd_build)
     p = sub.add_parser("up", help="boot lab VMs and containers")
     p.add_argument("--vms", type=int, default=1)

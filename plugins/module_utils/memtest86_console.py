@@ -31,7 +31,7 @@ class ConsoleParseError(ValueError):
 
 def render_screen(stream, rows=ROWS, cols=COLS):
     """Replay a VT100 stream on a rows x cols screen; returns the screen as a list of strings."""
-    screen = [[" "] * cols for _ in range(rows)]
+    screen = [[" "] * cols for _row in range(rows)]
     row = col = 0
     i = 0
     n = len(stream)
@@ -48,7 +48,7 @@ def render_screen(stream, rows=ROWS, cols=COLS):
                 elif final == "J":
                     mode = nums[0] if nums else 0
                     if mode == 2:
-                        screen = [[" "] * cols for _ in range(rows)]
+                        screen = [[" "] * cols for _row in range(rows)]
                     elif mode == 0:
                         screen[row][col:] = [" "] * (cols - col)
                         for r in range(row + 1, rows):

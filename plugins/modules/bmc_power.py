@@ -13,9 +13,9 @@ version_added: "0.1.0"
 description:
   - Runs C(ipmitool -I lanplus) against the controller, the password passed in the environment (C(-E)), never on the
     command line or in the log.
-  - O(state=status) only reads. O(state=reset), V(cycle), V(on) and V(off) change the host's power: they are what
+  - O(state=status) only reads. O(state=reset), V(cycle), V(on) and V(off) change the host's power; they are what
     brings a host back from memtest86+, which never ends by itself.
-  - Run it where the controller is reachable (usually C(delegate_to: localhost)).
+  - Run it where the controller is reachable (usually with C(delegate_to) set to V(localhost)).
 requirements:
   - ipmitool on the machine that runs the module
 author:
@@ -120,8 +120,8 @@ def main():
             if "RAKP" in text or "Unable to establish" in text or "password" in text.lower():
                 module.fail_json(msg="controller %s:%d refused the IPMI session for %s (wrong credentials or cipher "
                                      "suite)" % (p["host"], p["port"], p["username"]))
-            module.fail_json(msg="ipmitool chassis power %s failed (rc=%d): %s" % (" ".join(args), rc,
-                                                                                  text.splitlines()[-1] if text else ""))
+            last = text.splitlines()[-1] if text else ""
+            module.fail_json(msg="ipmitool chassis power %s failed (rc=%d): %s" % (" ".join(args), rc, last))
         return text
 
     status = chassis("status")

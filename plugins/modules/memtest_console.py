@@ -17,7 +17,7 @@ description:
   - Replays the stream as a terminal would (memtest86+ draws with cursor moves) and reads pass count, error count,
     test and progress from the screen (module_utils/memtest86_console.py). Stops after O(passes) completed passes,
     at the first error, or at O(max_seconds), whichever comes first.
-  - Run it where the controller is reachable (usually C(delegate_to: localhost)). It only reads; in check mode it does
+  - Run it where the controller is reachable (usually with C(delegate_to) set to V(localhost)). It only reads; in check mode it does
     not connect.
 requirements:
   - paramiko
@@ -166,6 +166,9 @@ def connect(module):
         if "not found in known_hosts" in str(exc):
             module.fail_json(msg="controller %s:%d is not in %s: refused (add its host key first)"
                                  % (p["host"], p["port"], p["known_hosts"]))
+        if p["key_file"] and ("Invalid key" in str(exc) or isinstance(exc, paramiko.PasswordRequiredException)):
+            module.fail_json(msg="controller %s:%d: cannot use the console key %s (wrong passphrase, or not a key)"
+                                 % (p["host"], p["port"], p["key_file"]))
         if isinstance(exc, paramiko.AuthenticationException):
             module.fail_json(msg="controller %s:%d refused the console credentials for %s"
                                  % (p["host"], p["port"], p["username"]))
@@ -218,9 +221,9 @@ def main():
             key_file=dict(type="path"),
             key_passphrase=dict(type="str", no_log=True),
             known_hosts=dict(type="path", required=True),
-            host_key_alias=dict(type="str"),
+            host_key_alias=dict(type="str", no_log=False),
             command=dict(type="str", default="console"),
-            passes=dict(type="int", default=1),
+            passes=dict(type="int", default=1, no_log=False),
             max_seconds=dict(type="int", default=900),
             connect_timeout=dict(type="int", default=20),
         ),

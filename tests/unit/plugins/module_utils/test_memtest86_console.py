@@ -55,3 +55,16 @@ def test_not_a_memtest_screen():
         read_console("GRUB loading.\r\nWelcome to GRUB!\r\n")
     with pytest.raises(ConsoleParseError):
         read_console(b"bytes")
+
+
+def test_memtest_booted_from_grub_in_the_lab_guest():
+    # the serial stream of a real GRUB -> memtest86+ boot (384 MB guest), from the reset to the last status line
+    path = os.path.join(os.path.dirname(CAPTURE), "memtest86plus-6.10-grub-boot-lab.serial")
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        raw = fh.read()
+    assert "GNU GRUB  version 2.06" in raw  # GRUB's menu drew on the same port first
+    parsed = read_console(raw)
+    assert parsed["version"] == "6.10" and parsed["passes"] == 0 and parsed["errors"] == 0
+    assert parsed["test"] == {"number": 10, "name": "Bit fade test, 2 patterns"}
+    assert parsed["pass_percent"] == 98 and parsed["elapsed"] == "0:03:44"
+    assert should_stop(parsed, 1) == (False, None)
