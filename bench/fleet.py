@@ -627,9 +627,8 @@ def main(argv=None):
     os.makedirs(work, exist_ok=True)
     log("pteguard fleet benchmark: code %s; hosts %s; %d rounds; forks %d; %s" % (
         code_state(), ",".join(map(str, args.hosts)), args.rounds, FORKS, machine_load()))
-    log("pteguard runs with --forks %s, the baseline with %d" % (args.pteguard_forks or "default (5 per CPU, "
-                                                                  "at most 25: %d here)" % pteguard_default_forks(),
-                                                                  FORKS))
+    pteguard_forks = args.pteguard_forks or "default (5 per CPU, at most 25: %d here)" % pteguard_default_forks()
+    log("pteguard runs with --forks %s, the baseline with %d" % (pteguard_forks, FORKS))
     signal.signal(signal.SIGTERM, stop_on_signal)  # so the fleet's namespace and sshd are removed on `kill` too
     try:
         preflight()

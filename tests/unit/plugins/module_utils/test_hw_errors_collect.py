@@ -27,7 +27,6 @@ def paths(tmp_path, **overrides):
 PROC = {"/proc/meminfo": fixture("117.txt"), "/proc/sys/kernel/tainted": "0\n"}
 
 
-
 def by_name(out):
     """The collector's sources (one list, source_status vocabulary) by name."""
     return {entry["name"]: entry for entry in out["sources"]}

@@ -89,7 +89,6 @@ def fake_host(tmp_path, edac=True, hwcorrupt=0, taint=0):
             "mcelog_device": str(tmp_path / "dev-mcelog")}
 
 
-
 def source(out, name):
     """One entry of the module's sources list (source_status vocabulary)."""
     return next(entry for entry in out["sources"] if entry["name"] == name)
