@@ -123,6 +123,8 @@ def _cause(diagnosis):
     if not diagnosis or not diagnosis.get("causes"):
         return None
     top = diagnosis["causes"][0]
+    if top["cause"] == "none":
+        return "none"  # no fault found: a confidence would only suggest there is something to weigh
     subject = top.get("subject") or {}
     what = " ".join(str(v) for v in subject.values() if v not in (None, "", "host"))
     text = "%s (%s)" % (top["cause"], top.get("confidence_word", "?"))
