@@ -109,7 +109,8 @@ def test_plan_then_apply_without_opt_ins_changes_nothing_and_names_the_opt_ins(a
     plan = json.loads((tmp_path / "plan.json").read_text())
     hosts = {h["host"]: h for h in plan["hosts"]}
     assert [s["step"] for s in hosts["memhost"]["steps"]] == ["memory_test", "hw_monitor"]
-    assert hosts["memhost"]["steps"][0]["will"] == "skip: not available in this version"
+    # the memory test reboots into memtest86+: without its own opt-in the plan skips it
+    assert hosts["memhost"]["steps"][0]["will"] == "skip: missing opt-in memory_test_reboot_ok"
     assert hosts["memhost"]["steps"][1]["will"] == "skip: missing opt-in pteguard_allow_hw_monitor"
     assert hosts["memhost"]["causes"][0]["cause"] == "faulty_memory"
     assert [s["step"] for s in hosts["cleanhost"]["steps"]] == ["hw_monitor"]
@@ -121,7 +122,7 @@ def test_plan_then_apply_without_opt_ins_changes_nothing_and_names_the_opt_ins(a
     assert proc.returncode == 4, explain(proc)  # incomplete: steps skipped
     assert "note: memhost: hw_monitor skipped: missing opt-in pteguard_allow_hw_monitor" in proc.stdout
     assert "note: cleanhost: hw_monitor skipped: missing opt-in pteguard_allow_hw_monitor" in proc.stdout
-    assert "memory_test skipped: not available in this version" in proc.stdout
+    assert "note: memhost: memory_test skipped: missing opt-in memory_test_reboot_ok" in proc.stdout
     (record,) = _runs(ansible_env, tmp_path)
     assert record["change_id"] == "CHG-100" and record["status"] == "finished"
     entries = _audit(record["run_dir"])
@@ -201,7 +202,7 @@ def test_bad_input_is_refused_in_one_line_and_nothing_runs(ansible_env, tmp_path
         return _cli(ansible_env, tmp_path, "apply", str(plan), "--state-dir", _state(tmp_path), *extra)
 
     edited = json.loads((tmp_path / "plan.json").read_text())
-    assert edited["hosts"][0]["steps"][0]["will"] == "skip: not available in this version"
+    assert edited["hosts"][0]["steps"][0]["will"] == "skip: missing opt-in memory_test_reboot_ok"
     edited["hosts"][0]["steps"][0]["will"] = "run"
     (tmp_path / "edited.json").write_text(json.dumps(edited))
     _one_line_refusal(apply("--approve", "CHG-1", plan=tmp_path / "edited.json"), "apply", "changed after it was made")
