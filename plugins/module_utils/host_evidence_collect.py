@@ -18,11 +18,18 @@ from .collect_host import CollectError
 from .disk_health_collect import collect_disk_health
 from .findings import BoundedFindings
 from .host_facts import host_facts_or_note
+from .host_inventory import collect_inventory
 from .hw_errors_collect import collect_hw_errors
+from .journal_storage import journal_storage
+from .kdump_collect import collect_kdump
 from .kernel_log_collect import check_params, collect_kernel_log, kernel_identity
 from .source_status import PARTIAL, READ, UNREADABLE, any_read
 
 SECTIONS = ("kernel_log", "hardware_errors", "disk_health")
+# Cheap read-only extras for the fleet correlation and the compliance checks; a failure is the section's own
+# collector_error, never the host's (they are not evidence of a fault, so they do not make a host incomplete).
+EXTRAS = (("inventory", collect_inventory), ("journal", journal_storage),
+          ("kdump", lambda host: collect_kdump(host, max_vmcores=0)))
 
 
 def _failure(exc):
@@ -49,8 +56,8 @@ def empty_kernel_log(reason):
 
 
 def collect_host_evidence(host, hw_errors=True, disk_health=True, check_mode=False, **kernel_log_options):
-    """{kernel_log, hardware_errors, disk_health, host_facts, collectors}; hardware_errors / disk_health are None
-    when not asked for. Raises CollectError for bad kernel-log options and a rejected ``since``."""
+    """{kernel_log, hardware_errors, disk_health, host_facts, collectors, inventory, journal, kdump};
+    hardware_errors / disk_health are None when not asked for. Raises CollectError for bad kernel-log options and a rejected ``since``."""
     options = check_params(kernel_log_options)
     facts = host_facts_or_note(host)
     collectors = []
@@ -79,6 +86,11 @@ def collect_host_evidence(host, hw_errors=True, disk_health=True, check_mode=Fal
         except Exception as exc:  # CollectError included: defaults only, so it is a broken host, not bad input
             result[name] = {"collector_error": _failure(exc), "findings": []}
             collectors.append({"name": name, "status": UNREADABLE, "reason": result[name]["collector_error"]})
+    for name, collect in EXTRAS:
+        try:
+            result[name] = collect(host)
+        except Exception as exc:  # same rule as above: one broken reader loses only its own section
+            result[name] = {"collector_error": _failure(exc)}
     return result
 
 

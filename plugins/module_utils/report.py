@@ -16,6 +16,7 @@ import re
 from .diagnosis import diagnose
 
 SCHEMA = "pteguard.report/1"
+EXTRA_SECTIONS = ("inventory", "journal", "kdump")
 
 # Module result keys Ansible adds around what the module returned; not part of the evidence.
 _ANSIBLE_KEYS = ("invocation", "changed", "failed", "skipped", "warnings", "deprecations")
@@ -35,7 +36,7 @@ def _readable(section):
     return None if section is None or "collector_error" in section else section
 
 
-def host_report(host, kernel_log, hw_errors=None, disk_health=None, collectors=None):
+def host_report(host, kernel_log, hw_errors=None, disk_health=None, collectors=None, extras=None):
     """The report of one host from its kernel_log_info result and, when run, hw_error_info and disk_health_info."""
     kernel = kernel_log.get("kernel") or {}
     hw = _evidence(hw_errors)
@@ -59,6 +60,10 @@ def host_report(host, kernel_log, hw_errors=None, disk_health=None, collectors=N
     }
     if collectors is not None:
         report["collectors"] = collectors
+    # inventory (tainting modules, firmware, DIMMs), journal persistence and kdump readiness, when collected
+    for name, section in (extras or {}).items():
+        if isinstance(section, dict):
+            report[name] = section
     return report
 
 
@@ -68,7 +73,8 @@ def evidence_report(host, evidence):
     if not evidence or not isinstance(evidence.get("kernel_log"), dict):
         raise ValueError("not a host_evidence_info result (no kernel_log section)")
     return host_report(host, evidence["kernel_log"], hw_errors=evidence.get("hardware_errors"),
-                       disk_health=evidence.get("disk_health"), collectors=evidence.get("collectors"))
+                       disk_health=evidence.get("disk_health"), collectors=evidence.get("collectors"),
+                       extras={k: evidence.get(k) for k in EXTRA_SECTIONS})
 
 
 def report_text(report):

@@ -89,6 +89,28 @@ host_facts:
   type: dict
   sample: {"arch": "x86_64", "memory_bytes": 8330280960, "max_phys_bits": 39, "virt_bits": 48,
            "phys_bits_source": "/proc/cpuinfo", "assumptions": []}
+inventory:
+  description:
+    - For the fleet correlation, read-only and cheap. C(modules) are the loaded modules that taint the kernel with
+      their C(version)/C(srcversion); C(firmware) is BIOS vendor, version, date, board and product from
+      C(/sys/class/dmi/id); C(dimms) are the populated slots of C(dmidecode -t 17) (locator, bank_locator, size,
+      manufacturer, serial, part_number), null when dmidecode is absent or not run as root, and C(notes) say why.
+  returned: always
+  type: dict
+  sample: {"modules": [{"name": "nvidia", "taint": "POE", "version": "535.183.01"}],
+           "firmware": {"bios_vendor": "Dell Inc.", "bios_version": "2.18.1", "bios_date": "03/07/2023"},
+           "dimms": null, "dimm_slots": null, "notes": ["DIMMs: dmidecode needs root to read the SMBIOS table"]}
+journal:
+  description: Whether the systemd journal is persistent (the Storage= journald uses and /var/log/journal).
+  returned: always
+  type: dict
+  sample: {"persistent": true, "storage": "auto", "storage_from": "default", "journal_dir_exists": true,
+           "reason": "Storage=auto and /var/log/journal exists"}
+kdump:
+  description: kdump readiness (crash kernel memory, loaded crash kernel, service, dump directory) with the problems.
+  returned: always
+  type: dict
+  sample: {"ready": false, "problems": ["no kdump service (Debian/Ubuntu: kdump-tools, RHEL: kexec-tools' kdump.service)"]}
 collectors:
   description: Per collector, C(read) or C(unreadable) with the C(reason) (a broken collector, no kernel-log source).
   returned: always
