@@ -190,15 +190,44 @@ def kernel_untainted(report, settings, _baseline):
     return result("kernel_untainted", "pass", "kernel not tainted")
 
 
-def _flag_check(check, section, key, passing):
-    """A check of one boolean the evidence may carry (report[section][key]); 'not collected' when absent."""
-    def evaluate(report, _settings, _baseline):
-        value = (report.get(section) or {}).get(key) if section != "kernel_log" else \
-            (report["kernel_log"].get("journal") or {}).get(key)
-        if value is None:
-            return _not_collected(check, "the evidence has no %s.%s" % (section, key))
-        return result(check, "pass" if value else "fail", passing if value else "not %s" % passing)
-    return evaluate
+def _section(report, check, name, what):
+    """(section, None) when the host report carries a readable `name` section, else (None, an unknown result)."""
+    section = report.get(name)
+    if not isinstance(section, dict):
+        return None, _not_collected(check, "the evidence has no %s section (collected by pteguard 0.3 and later)" % what)
+    if "collector_error" in section:
+        return None, result(check, "unknown", "%s could not be read: %s" % (what, section["collector_error"]))
+    return section, None
+
+
+def kdump_ready(report, _settings, _baseline):
+    kdump, unknown = _section(report, "kdump_ready", "kdump", "kdump readiness")
+    if unknown:
+        return unknown
+    crash = kdump.get("crashkernel") or {}
+    service = kdump.get("service") or {}
+    details = ["crashkernel %s, reserved %s bytes, crash kernel %s" % (
+        crash.get("cmdline_param") or "not set", crash.get("reserved_bytes"),
+        "loaded" if crash.get("loaded") else "not loaded"),
+        "service %s: %s" % (service.get("unit"), service.get("active")) if service else "no kdump service"]
+    if kdump.get("ready"):
+        return result("kdump_ready", "pass", "kdump is ready", details)
+    return result("kdump_ready", "fail", "kdump not ready: %s" % "; ".join(kdump.get("problems") or ["?"]), details)
+
+
+def persistent_journal(report, _settings, _baseline):
+    journal, unknown = _section(report, "persistent_journal", "journal", "journal persistence")
+    if unknown:
+        return unknown
+    details = ["Storage=%s (from %s)" % (journal.get("storage"), journal.get("storage_from")),
+               "/var/log/journal %s" % ("exists" if journal.get("journal_dir_exists") else "absent")]
+    persistent = journal.get("persistent")
+    if persistent is None:
+        return result("persistent_journal", "unknown", journal.get("reason") or "journal persistence unknown",
+                      details)
+    return result("persistent_journal", "pass" if persistent else "fail",
+                  ("journal persistent: %s" if persistent else "journal not persistent: %s") % journal.get("reason"),
+                  details)
 
 
 CHECKS = {
@@ -208,8 +237,8 @@ CHECKS = {
     "memory_ce_rate": memory_ce_rate,
     "disks_healthy": disks_healthy,
     "kernel_untainted": kernel_untainted,
-    "kdump_ready": _flag_check("kdump_ready", "kdump", "ready", "kdump ready"),
-    "persistent_journal": _flag_check("persistent_journal", "kernel_log", "persistent", "journal persistent"),
+    "kdump_ready": kdump_ready,
+    "persistent_journal": persistent_journal,
 }
 
 
