@@ -174,6 +174,7 @@ def _host_entry(report, compliance_host):
         "notes": diagnosis.get("notes") or [],
         "verdict": verdict_of(highest),
         "compliance": compliance_host,
+        "traits": host_traits(report),
     }
     return entry
 
@@ -199,7 +200,7 @@ def _unreported_entry(compliance_host):
         "highest_severity": None, "findings_total": 0, "kernel_log_findings": 0, "by_category": {}, "findings": [],
         "sources": [], "probable_cause": "not_evaluated", "cause_text": compliance_host.get("message") or "",
         "confidence": 0, "confidence_word": "", "causes": [], "pte_analysis": [], "notes": [],
-        "verdict": "not_evaluated", "compliance": compliance_host,
+        "verdict": "not_evaluated", "compliance": compliance_host, "traits": [],
     }
 
 
@@ -221,21 +222,61 @@ def _by_cause(hosts):
     return dict(sorted(groups.items(), key=lambda kv: (kv[0] in ("none", "not_evaluated"), kv[0])))
 
 
+AFFECTED_CATEGORIES = ("pte_corruption", "bad_page_state", "memory_error_uncorrected", "memory_error_corrected",
+                       "memory_page_offlined")
+
+
+def host_traits(report):
+    """(kind, label) of what a host may share with others: kernel release, each tainting module with its version,
+    the BIOS, each DIMM part number. Only what the host's evidence really carries."""
+    traits = [("kernel", "kernel %s" % ((report.get("kernel") or {}).get("release") or "unknown"))]
+    inventory = report.get("inventory") or {}
+    for module in inventory.get("modules") or []:
+        version = module.get("version") or ("srcversion %s" % module["srcversion"] if module.get("srcversion")
+                                            else "(no version)")
+        traits.append(("module", "module %s %s" % (module.get("name"), version)))
+    firmware = inventory.get("firmware") or {}
+    if firmware.get("bios_version"):
+        traits.append(("bios", "BIOS %s %s" % (firmware.get("bios_vendor") or "", firmware["bios_version"])))
+    for part in sorted({d.get("part_number") for d in inventory.get("dimms") or [] if d.get("part_number")}):
+        traits.append(("dimm_part", "DIMM part %s" % part))
+    return traits
+
+
+def _events_word(categories):
+    names = {"pte_corruption": "page-table corruption", "bad_page_state": "bad page state",
+             "memory_error_uncorrected": "uncorrected memory errors", "memory_error_corrected": "corrected memory "
+             "errors", "memory_page_offlined": "offlined pages"}
+    return ", ".join(names[c] for c in AFFECTED_CATEGORIES if c in categories) or "corruption or memory events"
+
+
 def _correlation(hosts):
-    """Hosts with corruption or memory events grouped by kernel release, with the rate against the rest."""
-    affected_categories = {"pte_corruption", "bad_page_state", "memory_error_uncorrected", "memory_error_corrected",
-                           "memory_page_offlined"}
+    """Hosts with corruption or memory events grouped by what they share (kernel release, tainting module and
+    version, BIOS, DIMM part number), each with the rate inside the group against the rest of the read fleet;
+    groups where an affected host is, most telling first."""
     read = [h for h in hosts if h["status"] == "ok"]
+    hit = {h["host"]: set(AFFECTED_CATEGORIES) & set(h["by_category"]) for h in read}
+    labels = {}
+    for host in read:
+        for kind, label in host["traits"]:
+            labels.setdefault((kind, label), set()).add(host["host"])
     groups = []
-    for kernel in sorted({h["kernel"] for h in read}):
-        inside = [h for h in read if h["kernel"] == kernel]
-        outside = [h for h in read if h["kernel"] != kernel]
-        hit = [h["host"] for h in inside if affected_categories & set(h["by_category"])]
+    for (kind, label), members in labels.items():
+        inside = sorted(members)
+        affected = [h for h in inside if hit[h]]
+        if kind != "kernel" and not affected:
+            continue  # a module, BIOS or part no affected host has says nothing about the events
+        rest = [h["host"] for h in read if h["host"] not in members]
+        rest_affected = sum(1 for h in rest if hit[h])
+        events = set().union(*(hit[h] for h in affected)) if affected else set()
         groups.append({
-            "what": "kernel %s" % kernel, "hosts": len(inside), "affected": len(hit), "affected_hosts": hit,
-            "rest": len(outside),
-            "rest_affected": sum(1 for h in outside if affected_categories & set(h["by_category"])),
+            "kind": kind, "what": label, "hosts": len(inside), "affected": len(affected), "affected_hosts": affected,
+            "rest": len(rest), "rest_affected": rest_affected, "categories": sorted(events),
+            "text": "%d of %d hosts with %s show %s, %d of %d without it" % (
+                len(affected), len(inside), label, _events_word(events), rest_affected, len(rest)),
         })
+    groups.sort(key=lambda g: (-(g["affected"] / g["hosts"] - (g["rest_affected"] / g["rest"] if g["rest"] else 0)),
+                               g["kind"], g["what"]))
     return groups
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pteguard import atomic_file, exit_codes, fleet_view, output, render_junit, render_metrics, render_templates
+from pteguard import atomic_file, exit_codes, fleet_view, output, render_junit, render_metrics, render_templates, rma
 
 FORMATS = ("json", "html", "markdown", "junit", "metrics")
 
@@ -26,6 +26,9 @@ def add_parser(subparsers):
     parser.add_argument("--work-dir", default=os.path.join(".pteguard", "runs"),
                         help="where the run records are, to check no listed report is missing "
                              "(default: .pteguard/runs)")
+    parser.add_argument("--rma", metavar="DIR",
+                        help="instead of a rendering, write one RMA evidence file per suspect DIMM into DIR "
+                             "(slot, serial, part number, error counts per source, timeline)")
     parser.set_defaults(func=run)
     return parser
 
@@ -47,9 +50,27 @@ def write_all(report_dir, work_base=None):
     return [os.path.join(report_dir, name) for name in names.values()]
 
 
+def _write_rma(report_dir, work_base, directory):
+    reports, _compliance, _record = fleet_view.load_run(report_dir, work_base)
+    try:
+        written = rma.write(reports, directory)
+    except OSError as exc:
+        print("pteguard report: cannot write RMA files in %s: %s" % (
+            output.printable(directory), exc.strerror or exc), file=sys.stderr)
+        return exit_codes.ERROR
+    for path in written:
+        print(output.printable(path))
+    if not written:
+        print("pteguard report: no suspect DIMM in this run (no uncorrected error, no corrected-error rate over a "
+              "threshold, no faulty_memory cause naming a DIMM)", file=sys.stderr)
+    return exit_codes.CLEAN
+
+
 def run(args):
     try:
         report_dir = fleet_view.resolve_run(args.run, args.report_dir)
+        if getattr(args, "rma", None):
+            return _write_rma(report_dir, os.path.abspath(args.work_dir), args.rma)
         text = render(report_dir, args.format, os.path.abspath(args.work_dir))
         if args.output:
             atomic_file.write(args.output, text)
