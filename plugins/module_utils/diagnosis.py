@@ -139,6 +139,10 @@ FACTS = (
     ("smart_crc_errors", "device", "SMART UDMA CRC error count > 0"),
     ("mce_other_uncorrected", None, "uncorrected machine checks that are not memory (cache, bus, internal)"),
     ("mce_other_corrected", None, "corrected machine checks that are not memory"),
+    ("reproduced_media_error", "device", "a media error the kernel printed again during the controlled reproduction "
+                                         "(step 5) on that disk"),
+    ("io_not_reproduced", "device", "a controlled reproduction (step 5) of that disk that ran to its end with no new "
+                                    "kernel error"),
 )
 FACT_KINDS = dict((fid, kind) for fid, kind, _d in FACTS)
 
@@ -201,6 +205,9 @@ RULES = (
      "Plain I/O errors without a class: the disk is the first place to look, weakly."),
     ("S6", ("block_media_repeated",), (), "disk_media", 0.5,
      "The disk failed to read the same sector region again and again: a defect on the media, not a transient."),
+    ("R1", ("reproduced_media_error",), (), "disk_media", 0.7,
+     "The media error came back under a controlled load of the same disk (step 5), with the kernel watched: a "
+     "defect that repeats on demand, not a one-off."),
     ("L1", ("link_error",), (), "storage_link_or_controller", 0.6,
      "Interface CRC errors, link resets and transport failures are cable, backplane or controller faults; the "
      "media is not involved."),
@@ -217,6 +224,17 @@ RULES = (
      "Corrected non-memory machine checks are usually harmless; weak alone."),
 )
 
+
+# Evidence against a cause: fact, the causes it speaks against, the rules it can outweigh, factor, rationale. It is
+# always recorded in the cause's evidence_against; it lowers the confidence (times 1 - factor) only when every rule
+# behind the cause is one it can outweigh, since a bounded run that read part of a disk cannot clear media errors
+# or the drive's own defect counters.
+COUNTER_RULES = (
+    ("N1", "io_not_reproduced", ("disk_media", "storage_link_or_controller"), ("S5", "L4"), 0.5,
+     "A controlled reproduction of the same disk ran to its end without a new kernel error: a cause resting only on "
+     "plain I/O errors or timeouts (possibly transient) is halved; media errors, SMART defects and link errors "
+     "stand, because the run covered only what it read."),
+)
 
 # Corrected-error thresholds of the tools SREs already run: the rate at which each calls a DIMM or page bad.
 DAY = 24 * 3600
@@ -626,6 +644,8 @@ def _extract(records, disks, taint, host):
                 _add(facts, "controller_error", device, ref)
             elif cat == "block_io_error":
                 _add(facts, "block_io_error", device, ref)
+            if klass == "media" and origin == "reproduction":
+                _add(facts, "reproduced_media_error", device, ref)
         if finding.get("source") == "badblocks":
             _add(facts, "smart_media_defects", _disk_name(finding.get("device"), aliases), ref)
     rates = _weigh_ce(facts, ce_events)
@@ -646,6 +666,159 @@ def _extract(records, disks, taint, host):
         if isinstance(crc, int) and crc > 0:
             _add(facts, "smart_crc_errors", device, _disk_ref(disk, {"udma_crc_errors": crc}))
     return facts, pte_analysis, rates
+
+
+# --- results of the later steps: 5 (controlled reproduction), 6 (symbolization) --------------------------------
+
+REPRODUCTION_STATUSES = ("reproduced", "not_reproduced", "refused", "error")
+# Taint letters of a module that is not part of the kernel tree (proprietary, out-of-tree, unsigned).
+_OUT_OF_TREE_LETTERS = "POE"
+_OUT_OF_TREE_TAINTS = ("proprietary_module", "out_of_tree_module", "unsigned_module")
+# Where DKMS and vendor packages install modules that are not in the tree (/lib/modules/<release>/...).
+_OUT_OF_TREE_DIRS = ("/updates/", "/extra/", "/dkms/")
+MAX_FRAMES_PER_CAUSE = 8
+
+
+def _reproduction_of(value):
+    """(the reproduction section, its kernel findings); (None, []) when there is none."""
+    if value is None:
+        return None, []
+    if not isinstance(value, dict) or value.get("status") not in REPRODUCTION_STATUSES:
+        raise DiagnosisInputError("reproduction must be a dict whose status is one of %s"
+                                  % ", ".join(REPRODUCTION_STATUSES))
+    return value, _findings_of(value.get("findings") or [], "reproduction.findings")
+
+
+def _reproduction_ref(run):
+    what = "%s %s of %s" % (run.get("tool") or "stress", run.get("mode") or "run",
+                            run.get("target") or run.get("device") or "an unnamed target")
+    text = "%s: %s" % (what, run["status"].replace("_", " "))
+    if run.get("seconds") is not None:
+        text += " after %s s" % run["seconds"]
+    if run.get("stopped_early"):
+        text += ", stopped at the first new kernel error"
+    if run.get("message"):
+        text += " (%s)" % run["message"]
+    ref = {"category": "reproduction", "source": "reproduction", "line": None, "message": text,
+           "status": run["status"]}
+    if run.get("device"):
+        ref["device"] = run["device"]
+    return ref
+
+
+def _reproduction_facts(facts, run, aliases):
+    """The run itself as evidence: beside the media errors it reproduced, or against an I/O cause it did not."""
+    if run is None:
+        return
+    ref = _reproduction_ref(run)
+    for device in list((facts.get("reproduced_media_error") or {})):
+        _add(facts, "reproduced_media_error", device, ref)
+    device = _disk_name(run.get("device"), aliases)
+    if run["status"] == "not_reproduced" and not run.get("stopped_early") and device:
+        _add(facts, "io_not_reproduced", device, ref)
+
+
+def _weigh_against(causes, facts):
+    for rid, fid, against, outweighs, factor, _why in COUNTER_RULES:
+        for cause in causes:
+            device = (cause.get("subject") or {}).get("device")
+            refs = (facts.get(fid) or {}).get(device) if cause["cause"] in against else None
+            if not refs:
+                continue
+            weighed = set(cause["rules"]) <= set(outweighs)
+            cause.setdefault("evidence_against", []).extend(dict(ref, rule=rid, weighed=weighed) for ref in refs)
+            if weighed:
+                cause["confidence"] = round(cause["confidence"] * (1.0 - factor), 3)
+                cause["confidence_word"] = _word(cause["confidence"])
+
+
+def _resolved_frames(value):
+    """(record, frame) for every frame an oops_symbolize result resolved to a file and line."""
+    if value is None:
+        return []
+    if not isinstance(value, dict) or not isinstance(value.get("records"), list):
+        raise DiagnosisInputError("symbolized must be an oops_symbolize result (a dict with a list of records)")
+    out = []
+    for index, record in enumerate(value["records"]):
+        if not isinstance(record, dict) or not isinstance(record.get("frames"), list) or \
+                not all(isinstance(f, dict) for f in record["frames"]):
+            raise DiagnosisInputError("symbolized record %d has no list of frames" % index)
+        out.extend((record, f) for f in record["frames"] if f.get("status") == "resolved" and f.get("file"))
+    return out
+
+
+def _module_key(name):
+    return str(name).replace("-", "_")
+
+
+def _out_of_tree_basis(records, taint):
+    """(by module: why it is out of the tree, why any unlisted module may be): the kernel's own 'Modules linked in'
+    marks (name(OE)) name the module; without any such list, only the taint flags speak, for the whole kernel."""
+    marked, listed = {}, False
+    flags = set(taint)
+    for finding, _origin in records:
+        flags.update(finding.get("taint_flags") or [])
+        listed = listed or bool(finding.get("modules_linked") or finding.get("tainting_modules"))
+        for entry in finding.get("tainting_modules") or []:
+            if any(letter in str(entry).partition("(")[2] for letter in _OUT_OF_TREE_LETTERS):
+                marked.setdefault(_module_key(_module_name(entry)), "the kernel lists it as %s" % entry)
+    tainted = [n for n in _OUT_OF_TREE_TAINTS if n in flags]
+    unlisted = None
+    if tainted and not listed:
+        unlisted = "the kernel is tainted %s and printed no module list" % "/".join(tainted)
+    return marked, unlisted
+
+
+def _frame_ref(record, frame, basis):
+    where = "%s:%s" % (frame["file"], frame.get("line"))
+    symbol = "%s+0x%s/0x%s" % (frame["symbol"], frame.get("offset"), frame.get("size"))
+    module = frame.get("module")
+    text = "%s %s%s is at %s" % ("RIP" if frame.get("from") == "rip" else "call trace", symbol,
+                                 " [%s]" % module if module else "", where)
+    if frame.get("function") and frame["function"] != frame["symbol"]:
+        text += " in %s()" % frame["function"]
+    chain = frame.get("inline_chain") or []
+    if len(chain) > 1:
+        text += ", inlined: " + " <- ".join("%s() %s:%s" % (c.get("function"), c.get("file"), c.get("line"))
+                                             for c in chain)
+    if not frame.get("build_id_verified"):
+        text += " (build-id not checked against the running one)"
+    ref = {"category": "symbolized_frame", "source": "oops_symbolize", "line": record.get("oops_line"),
+           "message": text, "location": where, "symbol": symbol, "from": frame.get("from"),
+           "build_id_verified": bool(frame.get("build_id_verified"))}
+    if module:
+        ref["module"] = module
+    if basis:
+        ref["out_of_tree"] = basis
+    return ref
+
+
+def _attach_frames(causes, frames, records, taint):
+    """A resolved frame names its file and line in the evidence of the cause it is about: a frame in an out-of-tree
+    module in that module's driver cause, a RIP in core kernel code in the kernel-bug cause. No weight changes: the
+    frame locates what the rules already weighed."""
+    if not frames:
+        return
+    marked, unlisted = _out_of_tree_basis(records, taint)
+    for cause in causes:
+        subject = (cause.get("subject") or {}).get("module")
+        refs = []
+        for record, frame in frames:
+            module = frame.get("module")
+            if cause["cause"] == "driver_dma_corruption" and module and \
+                    (subject is None or _module_key(subject) == _module_key(module)):
+                path_basis = any(d in str(frame.get("elf") or "") for d in _OUT_OF_TREE_DIRS) and \
+                    "its .ko is installed outside the kernel tree (%s)" % frame["elf"]
+                basis = marked.get(_module_key(module)) or path_basis or unlisted
+            elif cause["cause"] == "kernel_bug" and not module and frame.get("from") == "rip":
+                basis = None
+            else:
+                continue
+            if basis is not None or cause["cause"] == "kernel_bug":
+                refs.append(_frame_ref(record, frame, basis))
+        for ref in refs[:MAX_FRAMES_PER_CAUSE]:
+            if ref not in cause["evidence"]:
+                cause["evidence"].append(ref)
 
 
 # --- rule evaluation ------------------------------------------------------------------------------------
@@ -738,7 +911,8 @@ def _notes(facts, ce_rates):
     return out
 
 
-def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host_facts=None):
+def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host_facts=None, reproduction=None,
+             symbolized=None):
     """Ranked probable causes for one host.
 
     kernel_findings: findings of the kernel-log parser (a list, or a dict with 'findings');
@@ -746,7 +920,9 @@ def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host
     of findings; disk_health: a disk_health_info result, a list of smartctl reports or of findings;
     taint: /proc/sys/kernel/tainted mask, "Tainted:" letters or a decoded taint dict;
     host_facts: optional memory_bytes (or ansible_memtotal_mb / mem_total_kb), arch, kernel,
-    max_phys_bits, device_aliases ({"ata3": "sdb"} maps names between the log and smartctl).
+    max_phys_bits, device_aliases ({"ata3": "sdb"} maps names between the log and smartctl);
+    reproduction: the report's reproduction section (step 5: status, device, the kernel findings of the run);
+    symbolized: the report's symbolized section (step 6: an oops_symbolize result).
     """
     records = [(f, "kernel_log") for f in _findings_of(kernel_findings, "kernel_findings")]
     hw = _findings_of(hw_errors, "hw_errors")
@@ -762,7 +938,13 @@ def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host
         records.append(({"category": "memory_page_offlined", "severity": "error", "source": "meminfo",
                          "message": "HardwareCorrupted: %d kB" % hw_errors["hardware_corrupted_kb"]}, "hw_error_info"))
 
+    run, run_findings = _reproduction_of(reproduction)
+    # the kernel lines the reproduction made are evidence like the log's, marked as the reproduction's
+    records.extend((dict(f, source="reproduction"), "reproduction") for f in run_findings)
+    frames = _resolved_frames(symbolized)
+
     facts, pte_analysis, ce_rates = _extract(records, disks, taint_names, host)
+    _reproduction_facts(facts, run, host.get("device_aliases") or {})
     groups = {}
     fired = []
     for rule in RULES:
@@ -793,10 +975,12 @@ def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host
             "evidence": group["evidence"],
             "next_steps": _steps(cause, kind, subject),
         })
+    _weigh_against(causes, facts)
     # Equal confidence: the single strongest piece of evidence, then the amount of evidence, decide; the
     # table order only separates causes equal on all three.
     causes.sort(key=lambda c: (-c["confidence"], -c["strongest_rule_weight"], -len(c["evidence"]),
                                CAUSES.index(c["cause"]), str(c["subject"])))
+    _attach_frames(causes, frames, records, taint_names)
     if not causes:
         significant = [f for f, _o in records if SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK["warning"]]
         confidence = 0.5 if significant else 0.9
@@ -819,5 +1003,6 @@ def diagnose(kernel_findings, hw_errors=None, disk_health=None, taint=None, host
         "facts": dict((fid, sum(len(v) for v in subjects.values())) for fid, subjects in sorted(facts.items())),
         "pte_analysis": pte_analysis,
         "inputs": {"kernel_findings": sum(1 for _f, o in records if o == "kernel_log"), "hw_findings": len(hw),
-                   "disks": len(disks), "disk_findings": len(disk_findings), "taint": taint_names},
+                   "disks": len(disks), "disk_findings": len(disk_findings), "taint": taint_names,
+                   "reproduction": run["status"] if run else None, "symbolized_frames": len(frames)},
     }

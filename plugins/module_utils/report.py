@@ -41,14 +41,12 @@ def host_report(host, kernel_log, hw_errors=None, disk_health=None, collectors=N
     kernel = kernel_log.get("kernel") or {}
     hw = _evidence(hw_errors)
     disks = _evidence(disk_health)
-    # memory size, physical address bits (from /proc/cpuinfo, or assumed and said so), CPU, as the module read them
-    facts = dict(kernel.get("host_facts") or {})
-    facts.update(memory_bytes=kernel.get("memory_bytes"), arch=kernel.get("machine"), kernel=kernel.get("release"))
     report = {
         "schema": SCHEMA,
         "host": host,
         "kernel": kernel,
-        "diagnosis": diagnose(kernel_log, hw_errors=_readable(hw), disk_health=_readable(disks), host_facts=facts),
+        "diagnosis": diagnose(kernel_log, hw_errors=_readable(hw), disk_health=_readable(disks),
+                              host_facts=_host_facts(kernel)),
         "hardware_errors": hw,
         "disk_health": disks,
         "kernel_log": {
@@ -65,6 +63,20 @@ def host_report(host, kernel_log, hw_errors=None, disk_health=None, collectors=N
         if isinstance(section, dict):
             report[name] = section
     return report
+
+
+def _host_facts(kernel):
+    """Memory size, physical address bits (from /proc/cpuinfo, or assumed and said so), CPU, as the module read them."""
+    facts = dict(kernel.get("host_facts") or {})
+    facts.update(memory_bytes=kernel.get("memory_bytes"), arch=kernel.get("machine"), kernel=kernel.get("release"))
+    return facts
+
+
+def rediagnose(report):
+    """The diagnosis of a written report again, from its own sections, the later steps' results included."""
+    return diagnose(report["kernel_log"], hw_errors=_readable(report.get("hardware_errors")),
+                    disk_health=_readable(report.get("disk_health")), host_facts=_host_facts(report.get("kernel") or {}),
+                    reproduction=report.get("reproduction"), symbolized=report.get("symbolized"))
 
 
 def evidence_report(host, evidence):
