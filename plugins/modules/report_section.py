@@ -79,7 +79,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 path:
-  description: The report file on the controller.
+  description: The host's report file on the controller, read and (when its text changed) rewritten.
   returned: always
   type: str
   sample: /srv/pteguard/reports/web1.json

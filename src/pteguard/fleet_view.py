@@ -175,6 +175,9 @@ def _host_entry(report, compliance_host):
         "verdict": verdict_of(highest),
         "compliance": compliance_host,
         "traits": host_traits(report),
+        # the later steps' results (sections reproduction and symbolized), shown as they are written
+        "reproduction": report.get("reproduction"),
+        "symbolized": report.get("symbolized"),
     }
     return entry
 
