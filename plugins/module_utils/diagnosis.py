@@ -740,8 +740,8 @@ def _resolved_frames(value):
         raise DiagnosisInputError("symbolized must be an oops_symbolize result (a dict with a list of records)")
     out = []
     for index, record in enumerate(value["records"]):
-        if not isinstance(record, dict) or not isinstance(record.get("frames"), list) or \
-                not all(isinstance(f, dict) for f in record["frames"]):
+        frames = record.get("frames") if isinstance(record, dict) else None
+        if not isinstance(frames, list) or not all(isinstance(f, dict) for f in frames):
             raise DiagnosisInputError("symbolized record %d has no list of frames" % index)
         out.extend((record, f) for f in record["frames"] if f.get("status") == "resolved" and f.get("file"))
     return out
@@ -793,6 +793,17 @@ def _frame_ref(record, frame, basis):
     return ref
 
 
+def _frame_basis(frame, marked, unlisted):
+    """Why the frame's module counts as out of the kernel tree, or None when nothing says it is."""
+    module = _module_key(frame.get("module"))
+    elf = str(frame.get("elf") or "")
+    if module in marked:
+        return marked[module]
+    if any(d in elf for d in _OUT_OF_TREE_DIRS):
+        return "its .ko is installed outside the kernel tree (%s)" % elf
+    return unlisted
+
+
 def _attach_frames(causes, frames, records, taint):
     """A resolved frame names its file and line in the evidence of the cause it is about: a frame in an out-of-tree
     module in that module's driver cause, a RIP in core kernel code in the kernel-bug cause. No weight changes: the
@@ -807,15 +818,11 @@ def _attach_frames(causes, frames, records, taint):
             module = frame.get("module")
             if cause["cause"] == "driver_dma_corruption" and module and \
                     (subject is None or _module_key(subject) == _module_key(module)):
-                path_basis = any(d in str(frame.get("elf") or "") for d in _OUT_OF_TREE_DIRS) and \
-                    "its .ko is installed outside the kernel tree (%s)" % frame["elf"]
-                basis = marked.get(_module_key(module)) or path_basis or unlisted
+                basis = _frame_basis(frame, marked, unlisted)
+                if basis:
+                    refs.append(_frame_ref(record, frame, basis))
             elif cause["cause"] == "kernel_bug" and not module and frame.get("from") == "rip":
-                basis = None
-            else:
-                continue
-            if basis is not None or cause["cause"] == "kernel_bug":
-                refs.append(_frame_ref(record, frame, basis))
+                refs.append(_frame_ref(record, frame, None))
         for ref in refs[:MAX_FRAMES_PER_CAUSE]:
             if ref not in cause["evidence"]:
                 cause["evidence"].append(ref)
