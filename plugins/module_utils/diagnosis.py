@@ -778,9 +778,9 @@ def _frame_ref(record, frame, basis):
     if frame.get("function") and frame["function"] != frame["symbol"]:
         text += " in %s()" % frame["function"]
     chain = frame.get("inline_chain") or []
-    if len(chain) > 1:
-        text += ", inlined: " + " <- ".join("%s() %s:%s" % (c.get("function"), c.get("file"), c.get("line"))
-                                             for c in chain)
+    steps = ["%s() %s:%s" % (c.get("function"), c.get("file"), c.get("line")) for c in chain]
+    if len(steps) > 1:
+        text += ", inlined: " + " <- ".join(steps)
     if not frame.get("build_id_verified"):
         text += " (build-id not checked against the running one)"
     ref = {"category": "symbolized_frame", "source": "oops_symbolize", "line": record.get("oops_line"),

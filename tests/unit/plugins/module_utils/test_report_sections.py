@@ -197,18 +197,24 @@ def test_only_the_taint_flags_without_a_module_list_still_name_the_frame_and_say
 
 def test_a_resolved_rip_in_core_kernel_code_is_named_in_the_kernel_bug_cause():
     """real: a GPF in mem_cgroup_iter (core code, kernel_bug K2); the symbolized section is synthetic (a vmlinux
-    frame resolved the way oops_symbolize reports it; mm/memcontrol.c is where mem_cgroup_iter lives)."""
+    frame resolved the way oops_symbolize reports it: the innermost inlined function's line first, the symbol's own
+    function last; the file names and lines are made up)."""
     before = report_of(log_path("kernel_oops-gpf_kswapd_memcg-5.1"), release="5.1.0")
     data = {"release": "5.1.0", "ran_on": "delegate", "delegate": "symbols-bastion", "missing": [],
-            "records": [{"index": 0, "oops_line": 1, "location": "mm/memcontrol.c:1076", "frames": [
+            "records": [{"index": 0, "oops_line": 1, "location": "kernel/cgroup/cgroup.c:4217", "frames": [
                 {"symbol": "mem_cgroup_iter", "offset": "11e", "size": "2a0", "module": None, "from": "rip",
-                 "status": "resolved", "file": "mm/memcontrol.c", "line": 1076, "function": "mem_cgroup_iter",
-                 "elf": "/usr/lib/debug/boot/vmlinux-5.1.0", "build_id_verified": True}]}]}
+                 "status": "resolved", "file": "kernel/cgroup/cgroup.c", "line": 4217, "function": "mem_cgroup_iter",
+                 "elf": "/usr/lib/debug/boot/vmlinux-5.1.0", "build_id_verified": True,
+                 "inline_chain": [{"function": "css_next_descendant_pre", "file": "kernel/cgroup/cgroup.c",
+                                   "line": 4217},
+                                  {"function": "mem_cgroup_iter", "file": "mm/memcontrol.c", "line": 1076}]}]}]}
     after = with_section(before, "symbolized", data)
     bug = cause(after, "kernel_bug")
     assert bug["confidence"] == cause(before, "kernel_bug")["confidence"]
     (frame,) = [e for e in bug["evidence"] if e["category"] == "symbolized_frame"]
-    assert frame["message"] == "RIP mem_cgroup_iter+0x11e/0x2a0 is at mm/memcontrol.c:1076"
+    assert frame["message"] == ("RIP mem_cgroup_iter+0x11e/0x2a0 is at kernel/cgroup/cgroup.c:4217, inlined: "
+                                "css_next_descendant_pre() kernel/cgroup/cgroup.c:4217 <- mem_cgroup_iter() "
+                                "mm/memcontrol.c:1076")
     assert "out_of_tree" not in frame and "module" not in frame
 
 
