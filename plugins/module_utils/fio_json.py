@@ -26,10 +26,15 @@ _JOB_ERROR = re.compile(r"^fio: pid=(?P<pid>\d+), err=(?P<errno>\d+)/(?P<where>\
                         r"error=(?P<message>.*?)\s*$")
 _DD_RECORDS = re.compile(r"^(?P<full>\d+)\+(?P<partial>\d+) records (?P<what>in|out)\s*$")
 _DD_BYTES = re.compile(r"^(?P<bytes>\d+) bytes? (?:\([^)]*\) )?copied, (?P<seconds>[\d.]+) s, (?P<rate>.*?)\s*$")
+# called by its absolute path, dd names itself with that path ("/usr/bin/dd: failed to open ...")
+_DD_PREFIX = re.compile(r"^(?:\S*/)?dd: ")
+# errno values a failing device gives an application (EIO for media errors; NVMe/SCSI paths may give the others)
+IO_ERRNOS = (errno.EIO, errno.ENODATA, errno.EILSEQ, errno.EREMOTEIO, errno.ENOLINK, errno.ETIMEDOUT)
 _MESSAGES = {"Input/output error": errno.EIO, "No space left on device": errno.ENOSPC,
              "Read-only file system": errno.EROFS, "Permission denied": errno.EACCES,
              "No such file or directory": errno.ENOENT, "No such device or address": errno.ENXIO,
-             "Invalid argument": errno.EINVAL, "Operation not permitted": errno.EPERM}
+             "Invalid argument": errno.EINVAL, "Operation not permitted": errno.EPERM,
+             "No data available": errno.ENODATA, "Remote I/O error": errno.EREMOTEIO}
 
 
 class FioParseError(ValueError):
@@ -158,10 +163,10 @@ def parse_dd(stderr):
             result.update(bytes=int(match.group("bytes")), seconds=float(match.group("seconds")),
                           rate=match.group("rate"))
             continue
-        if line.startswith("dd: "):
+        if _DD_PREFIX.match(line):
             message = line.rsplit(": ", 1)[-1]
             path = re.search(r"'([^']*)'", line)
-            op = re.search(r"\b(reading|writing|opening|open)\b", line)
+            op = re.search(r"\b(reading|writing|open)", line)
             result["errors"].append({"line": line, "message": message, "errno": _MESSAGES.get(message),
                                      "path": path.group(1) if path else None,
                                      "op": op.group(1) if op else None})

@@ -13,7 +13,7 @@ import os
 import pytest
 
 from ansible_collections.pteguard.remediation.plugins.module_utils.fio_json import (
-    FioParseError, dd_error_offset, error_lines, errno_name, extract_json, parse_dd, parse_fio, totals)
+    IO_ERRNOS, FioParseError, dd_error_offset, error_lines, errno_name, extract_json, parse_dd, parse_fio, totals)
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "tools")
 
@@ -125,3 +125,11 @@ def test_dd_error_line_gives_errno_and_offset():
     assert error["errno"] == 5 and error["path"] == "/dev/sda" and error["op"] == "reading"
     assert dd_error_offset(parsed, 65536) == 16 * 65536
     assert dd_error_offset(parsed, 65536, skip_blocks=4) == 20 * 65536
+
+
+def test_dd_called_by_its_path_and_an_open_failure():
+    parsed = parse_dd(_fixture(126, "txt"))
+    (error,) = parsed["errors"]
+    assert error["errno"] == _meta(126)["expect"]["errno"] and error["op"] == "open"
+    assert error["path"] == "/dev/vda" and error["errno"] not in IO_ERRNOS
+    assert parsed["records_in"] is None and dd_error_offset(parsed, 65536) is None
