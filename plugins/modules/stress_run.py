@@ -253,11 +253,13 @@ class KernelWatch(object):
         reasons = []
         if dmesg:
             rc, out, err = self.host.run([dmesg], binary=True)
-            if rc == 0:
-                lines = out.splitlines()
-                self.source, self.anchor = "dmesg", (lines[-1] if lines else None)
+            lines = out.splitlines() if rc == 0 else []
+            if lines:
+                self.source, self.anchor = "dmesg", lines[-1]
                 return True
-            reasons.append("dmesg exited with %d: %s" % (rc, (err or "").strip()[-200:]))
+            # a running kernel always has boot messages: empty output is a container's private /dev/kmsg
+            reasons.append("dmesg printed nothing" if rc == 0 else
+                           "dmesg exited with %d: %s" % (rc, (err or "").strip()[-200:]))
         else:
             reasons.append("dmesg is not installed")
         journalctl = self.host.which("journalctl")
