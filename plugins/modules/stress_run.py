@@ -20,8 +20,9 @@ description:
     C(write-device) writes to a block device only when the device is listed in O(destructive_devices) for this host
     and O(allow_device_write) is true, and the device is not mounted or used as swap; otherwise it refuses before
     anything runs.
-  - Bounded by O(size_mb) and O(max_seconds). Errors fio reports itself (errno 5, EIO, with the offset of its io_u
-    error line) are tied to the kernel's findings for the same device and sector.
+  - Bounded by O(size_mb) and O(max_seconds). Errors fio reports itself (EIO, or ENODATA, which is what Linux returns
+    for a medium error; with the offset of its io_u error line) are tied to the kernel's findings for the same device
+    and sector.
   - A run whose kernel log cannot be read is refused (O(kernel_log_required)), because a load without the kernel's
     view can never show a host clean.
 author:
@@ -136,9 +137,9 @@ reproduction:
     findings: [{category: block_io_error, severity: error, device: sda, sector: 2048, error_class: media,
                 message: "critical medium error, dev sda, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2",
                 matches_target: true}]
-    io_errors: [{tool: fio, errno: 5, error: EIO, op: read, offset: 1048576, sector: 2048, same_sector: true,
+    io_errors: [{tool: fio, errno: 61, error: ENODATA, op: read, offset: 1048576, sector: 2048, same_sector: true,
                  kernel_lines: ["critical medium error, dev sda, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2"]}]
-    message: "reproduced: medium error at sector 2048 of sda under a read load (fio: EIO at offset 1048576)"
+    message: "reproduced under a read load on sda: media error at sector 2048 of sda; fio: ENODATA at offset 1048576"
     plan: {size_bytes: 67108864, slice_bytes: 4194304, block_size: 65536, direct: true, argv: ["fio", "..."]}
 """
 
@@ -156,6 +157,7 @@ from ansible_collections.pteguard.remediation.plugins.module_utils.log_scan impo
 STOP_SEVERITIES = ("error", "critical")
 JOURNAL_SETTLE = (6, 0.5)  # reads x seconds: journald picks kernel lines up from /dev/kmsg a moment later
 SECTOR = 512
+STORAGE_CATEGORIES = ("block_io_error", "storage_device_error")
 
 
 class Refused(Exception):
@@ -514,9 +516,9 @@ class StressRun(object):
         res["stopped_early"] = res["slices_run"] < len(plan["pieces"]) and not res.get("time_limit_reached")
         found = watch.findings() if watch.source else []
         for finding in found:
+            # a finding without a device (an oops, a lockup) under this load counts; another disk's does not
             finding["matches_target"] = matches(finding.get("device"), name, disk) or (
-                not finding.get("device") and finding.get("category") not in ("block_io_error",
-                                                                            "storage_device_error"))
+                not finding.get("device") and finding.get("category") not in STORAGE_CATEGORIES)
         res["findings"] = found
         res["io_errors"] = [self.io_error(tool, e, found, name, disk, part_start) for e in errors]
         self.verdict(found, name)
@@ -548,7 +550,8 @@ class StressRun(object):
         where = name or res["target"]
         if ours or res["io_errors"]:
             res["status"] = "reproduced"
-            what = [describe(f) for f in ours[:1]]
+            # the SCSI sense lines come first; the block layer's line is the one with the sector
+            what = [describe(f) for f in sorted(ours, key=lambda f: f.get("sector") is None)[:1]]
             what += ["%s: %s at offset %s" % (res["tool"], io["error"], io["offset"]) for io in res["io_errors"][:1]]
             res["message"] = "reproduced under a %s load on %s: %s" % (self.op, where, "; ".join(what))
             if not res["kernel_log"]["watched"]:

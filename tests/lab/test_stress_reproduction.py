@@ -2,8 +2,8 @@
 refused a write it was not opted in for (VM fault-disk of the shared fault_vms, through real ansible-playbook).
 
 1. scsi_debug with medium errors at sectors 2048-2055 (opts=2): the read load (the role's default mode) reports
-   the reproduction with the device and sector 2048 from the kernel's own lines, ties fio's EIO at offset 1 MiB to
-   them, and stops after the first slice;
+   the reproduction with the device and sector 2048 from the kernel's own lines, ties fio's I/O error at offset 1 MiB
+   (ENODATA: what Linux returns for a medium error) to them, and stops after the first slice;
 2. a clean scsi_debug disk: the same load reports nothing and reads the whole disk, whose checksum is unchanged;
 3. a write load on that disk, not opted in (not listed; listed without allow_device_write): refused before anything
    runs, the checksum unchanged.
@@ -105,9 +105,10 @@ def test_read_stress_on_medium_errors_reproduces_with_device_and_sector(disk_vm,
     assert media and media[0]["error_class"] == "media" and media[0]["matches_target"] is True, rep["findings"]
     assert media[0]["category"] == "block_io_error" and "critical medium error" in media[0]["message"]
     (io,) = rep["io_errors"]
-    assert io["errno"] == 5 and io["error"] == "EIO" and io["offset"] == 1048576 and io["sector"] == 2048
+    # Linux maps a SCSI medium error to BLK_STS_MEDIUM, which reaches the application as ENODATA (61), not EIO
+    assert io["errno"] == 61 and io["error"] == "ENODATA" and io["offset"] == 1048576 and io["sector"] == 2048
     assert io["same_sector"] is True and any("sector 2048" in line for line in io["kernel_lines"])
-    assert "sector 2048 of %s" % dev in rep["message"] and "fio: EIO at offset 1048576" in rep["message"]
+    assert "sector 2048 of %s" % dev in rep["message"] and "fio: ENODATA at offset 1048576" in rep["message"]
     assert result["step"]["outcome"] == "reproduced" and rep["message"] in result["step"]["evidence"]
 
     # the guest's own fio and dd on the same disk, kept as fixtures and parsed with the module's parser
@@ -116,11 +117,11 @@ def test_read_stress_on_medium_errors_reproduces_with_device_and_sector(disk_vm,
     _keep("fio-3.33-eio.json", fio.stdout)
     _keep("fio-3.33-eio.stderr", fio.stderr)
     (job,) = parse_fio(fio.stdout, fio.stderr)["jobs"]
-    assert job["error"] == 5 and job["first_error_offset"] == 1048576 and job["first_error_op"] == "read"
+    assert job["error"] == 61 and job["first_error_offset"] == 1048576 and job["first_error_op"] == "read"
     dd = disk_vm.ssh("LC_ALL=C dd if=/dev/%s of=/dev/null bs=65536 count=64 iflag=direct" % dev, check=False)
     _keep("dd-eio.stderr", dd.stderr)
     parsed = parse_dd(dd.stderr)
-    assert parsed["errors"][0]["errno"] == 5 and parsed["records_in"] == [16, 0], dd.stderr
+    assert parsed["errors"][0]["errno"] == 61 and parsed["records_in"] == [16, 0], dd.stderr
 
 
 def test_read_stress_on_a_clean_disk_reports_none_and_changes_nothing(disk_vm, stress_play):

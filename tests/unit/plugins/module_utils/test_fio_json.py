@@ -133,3 +133,24 @@ def test_dd_called_by_its_path_and_an_open_failure():
     assert error["errno"] == _meta(126)["expect"]["errno"] and error["op"] == "open"
     assert error["path"] == "/dev/vda" and error["errno"] not in IO_ERRNOS
     assert parsed["records_in"] is None and dd_error_offset(parsed, 65536) is None
+
+
+def test_fio_3_33_medium_error_from_the_lab_guest_is_enodata_with_its_offset():
+    expect = _meta(127)["expect"]
+    parsed = parse_fio(_fixture(127, "json"), _fixture(127, "stderr.txt"))
+    (job,) = parsed["jobs"]
+    assert job["error"] == expect["error"] and job["error_name"] == expect["error_name"]
+    assert job["error"] in IO_ERRNOS
+    assert job["first_error_offset"] == expect["first_error_offset"] and job["first_error_op"] == "read"
+    assert job["read"]["bytes"] == expect["read_bytes"]
+    # without fio's stderr the JSON alone knows the error but not where
+    assert parse_fio(_fixture(127, "json"))["jobs"][0]["first_error_offset"] is None
+
+
+def test_dd_medium_error_from_the_lab_guest():
+    expect = _meta(128)["expect"]
+    parsed = parse_dd(_fixture(128, "txt"))
+    (error,) = parsed["errors"]
+    assert error["errno"] == expect["errno"] and error["op"] == "reading" and error["path"] == "/dev/sda"
+    assert parsed["records_in"] == expect["records_in"]
+    assert dd_error_offset(parsed, 65536) == expect["offset"]
