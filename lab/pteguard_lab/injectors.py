@@ -282,6 +282,24 @@ def _scsi_debug(vm: VM, kind: str, params: str, reader: str, patterns: list[str]
                       rc=proc.returncode)
 
 
+def load_scsi_debug(vm: VM, params: str = "") -> str:
+    """Load a 64 MiB scsi_debug disk with PARAMS and leave it loaded for a test's own load; its name (sda...).
+
+    For tests that run their own I/O against the disk (the stress role); unload_scsi_debug() removes it.
+    """
+    _require_vm(vm)
+    proc = vm.ssh("bash -s", input_text=_SCSI_LOAD % {"params": params, "sysfs": SCSI_DEBUG_SYSFS}, timeout=180,
+                  check=False)
+    m = re.search(r"^dev (\w+)$", proc.stdout, re.M)
+    if not m:
+        raise LabError("[%s] scsi_debug setup failed:\n%s%s" % (vm.name, proc.stdout, proc.stderr))
+    return m.group(1)
+
+
+def unload_scsi_debug(vm: VM) -> None:
+    vm.ssh(_SCSI_UNLOAD, timeout=60, check=False)
+
+
 def scsi_medium_error_dd(vm: VM, timeout: float = 60.0) -> Injection:
     """Unrecovered read errors from a scsi_debug disk (medium errors at sectors 2048-2055), read by dd.
 
