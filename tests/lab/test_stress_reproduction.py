@@ -59,7 +59,11 @@ def stress_play(disk_vm, tmp_path_factory):
         out = work / ("%s.json" % label)
         play = [{"name": "Stress on the lab disk", "hosts": HOST, "gather_facts": False, "tasks": [{
             "name": "Stress | run the role, keep its fact whatever happens",
-            "block": [{"name": "Stress | role", "ansible.builtin.include_role": {"name": "pteguard.remediation.stress"}}],
+            "block": ([{"name": "Diagnose | role, writing the host's report first",
+                        "ansible.builtin.include_role": {"name": "pteguard.remediation.diagnose"},
+                        "vars": {"diagnose_report_dir": variables.get("stress_report_dir", "")}}]
+                      if variables.pop("__stress_lab_diagnose_first", False) else [])
+            + [{"name": "Stress | role", "ansible.builtin.include_role": {"name": "pteguard.remediation.stress"}}],
             "rescue": [{"name": "Stress | the role failed the host", "ansible.builtin.debug": {"msg": "failed"}}],
             "always": [{"name": "Stress | keep the fact", "delegate_to": "localhost",
                         "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}",
@@ -151,3 +155,22 @@ def test_write_stress_not_opted_in_is_refused_before_anything_runs(disk_vm, stre
     assert _sha256(disk_vm, dev) == before
     # nothing touched the disk: not a single I/O error or SCSI line after the marker
     assert "sd " not in injectors.log_since(disk_vm.dmesg(), marker).replace(marker, "")
+
+
+def test_reproduction_lands_in_the_hosts_report_and_raises_disk_media(disk_vm, stress_play, tmp_path):
+    """The runner's order on one host: the diagnosis writes its report, the stress run adds its reproduction section
+    (stress_report_dir) and the diagnosis is made again with it: R1 joins disk_media's rules for that disk."""
+    injectors.unload_scsi_debug(disk_vm)
+    dev = injectors.load_scsi_debug(disk_vm, MEDIUM)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    # the first test's medium errors are in this boot's log already: the diagnosis blames the disk before the run
+    stress_play("diagnose", {"stress_target": "/dev/" + dev, "stress_mode": "read", "stress_size_mb": 4,
+                             "stress_report_dir": str(reports), "__stress_lab_diagnose_first": True})
+    (path,) = list(reports.glob("*.json"))
+    report = json.loads(path.read_text())
+    assert report["reproduction"]["status"] == "reproduced" and report["reproduction"]["device"] == dev
+    media = [c for c in report["diagnosis"]["causes"] if c["cause"] == "disk_media" and c["subject"] == {"device": dev}]
+    assert media and "R1" in media[0]["rules"], report["diagnosis"]["causes"]
+    assert any(e["source"] == "reproduction" for e in media[0]["evidence"])
+    assert report["diagnosis"]["inputs"]["reproduction"] == "reproduced"
