@@ -22,6 +22,8 @@ EXTRA_SECTIONS = ("inventory", "journal", "kdump")
 _ANSIBLE_KEYS = ("invocation", "changed", "failed", "skipped", "warnings", "deprecations")
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+# names the run's own files take beside the host reports (compliance.json, fleet.json): a host never gets them
+_RUN_FILES = ("compliance", "fleet")
 
 
 def _evidence(result):
@@ -102,7 +104,7 @@ def report_file_name(host):
     """
     host = str(host)
     safe = _SAFE_NAME.sub("_", host).strip(".")[:100]
-    if safe == host and safe:
+    if safe == host and safe and safe not in _RUN_FILES:
         return safe + ".json"
     digest = hashlib.sha256(host.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return "%s-%s.json" % (safe or "host", digest)

@@ -17,7 +17,7 @@ import os
 import sys
 
 from pteguard import (
-    apply_engine, audit_log, change_control, exit_codes, output, plan_cmd, plan_file, run_db, run_dirs,
+    apply_engine, audit_log, change_control, exit_codes, plan_cmd, plan_file, run_db, run_dirs, terminal,
 )
 from pteguard.output import printable
 
@@ -43,6 +43,8 @@ def _apply_options(parser, approve_required=False):
                              % change_control.WINDOW_FORMAT.replace("%", "%%"))
     parser.add_argument("--step-timeout", type=int, default=7200, metavar="SECONDS",
                         help="longest one step may run on a wave (default 7200)")
+    if not approve_required:  # remediate has them from the diagnose options
+        terminal.add_options(parser)
 
 
 def add_parsers(subparsers):
@@ -67,6 +69,7 @@ def add_parsers(subparsers):
         "resume", help="continue an interrupted run where each host stopped (finished steps never run again)")
     resume.add_argument("run_id", metavar="RUN", help="run ID (see `pteguard runs`)")
     resume.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+    terminal.add_options(resume)
     resume.set_defaults(func=run_resume)
 
     runs = subparsers.add_parser("runs", help="list the runs of apply/remediate and their state")
@@ -207,7 +210,8 @@ def run_remediate(args):
         code, plan = plan_cmd.make_plan(args)
         if plan is None:
             return code
-        print(plan_cmd.format_plan(plan))
+        if not terminal.quiet() and not terminal.json_output():
+            print(plan_cmd.format_plan(plan))
         return _start("remediate", args, plan, options, args.approve)
     except (Refused, ValueError) as exc:
         return _fail("remediate", str(exc))
@@ -225,7 +229,8 @@ def run_resume(args):
         return _fail("resume", "no run %s in %s (see `pteguard runs`)" % (args.run_id, state_dir))
     plan, stored = json.loads(record["plan"]), json.loads(record["options"])
     if record["status"] in ("finished", "stopped"):
-        print("run %s is %s: nothing to do" % (record["id"], record["status"]))
+        if not terminal.quiet() and not terminal.json_output():
+            print("run %s is %s: nothing to do" % (record["id"], record["status"]))
         return _emit(db, record["id"], record["run_dir"], _code(db, record["id"]))
     try:
         with _locked(record["run_dir"]):
@@ -248,20 +253,23 @@ def _code(db, run_id):
 
 
 def _emit(db, run_id, run_dir, code):
-    lines = ["HOST  STATE  STEPS  DETAIL"]
-    for host in db.hosts(run_id):
+    hosts = [dict(host, steps=db.steps(run_id, host["host"])) for host in db.hosts(run_id)]
+    if terminal.json_output():
+        terminal.emit(json.dumps({"run": run_id, "run_dir": run_dir, "exit_code": code, "hosts": [
+            {"host": h["host"], "state": h["state"], "detail": h["detail"],
+             "steps": [{k: s[k] for k in ("step", "status", "outcome", "detail")} for s in h["steps"]]}
+            for h in hosts]}, indent=1, default=str))
+        return code
+    rows, notes = [], []
+    for host in hosts:
         steps = ", ".join("%s %s%s" % (s["step"], s["status"], " (%s)" % s["outcome"] if s["outcome"] else "")
-                          for s in db.steps(run_id, host["host"])) or "-"
-        lines.append("%s  %s  %s  %s" % (host["host"], host["state"], steps, host["detail"] or "-"))
-        for step in db.steps(run_id, host["host"]):
-            if step["status"] in ("skipped", "failed") and step["detail"]:
-                lines.append("note: %s: %s %s: %s" % (host["host"], step["step"], step["status"], step["detail"]))
-    lines.append("run: %s (%s)" % (run_id, run_dir))
-    try:
-        print("\n".join(printable(line) for line in lines))
-        sys.stdout.flush()
-    except BrokenPipeError:
-        output.silence_stdout()
+                          for s in host["steps"]) or "-"
+        rows.append((host["host"], host["state"], steps, host["detail"] or "-"))
+        notes.extend(printable("note: %s: %s %s: %s" % (host["host"], s["step"], s["status"], s["detail"]))
+                     for s in host["steps"] if s["status"] in ("skipped", "failed") and s["detail"])
+    lines = [terminal.table(("HOST", "STATE", "STEPS", "DETAIL"), rows, coloured=(1,))] + notes
+    lines.append(printable("run: %s (%s); exit %d (%s)" % (run_id, run_dir, code, terminal.code_name(code))))
+    terminal.emit("\n".join(lines))
     return code
 
 

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from pteguard import __version__, analyze, exit_codes, output
+from pteguard import __version__, analyze, exit_codes, output, terminal
 
 
 def build_parser():
@@ -40,6 +40,7 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    terminal.configure(args)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ import os
 import sys
 
 from pteguard import (
-    atomic_file, baseline, compliance_checks, diagnose, exit_codes, fleet_view, output, policy, report_cmd,
+    atomic_file, baseline, compliance_checks, diagnose, exit_codes, fleet_view, policy, terminal,
 )
 from pteguard.output import printable
 
@@ -127,9 +127,11 @@ def run(args):
     report_dir = record["report_dir"]
     try:
         atomic_file.write(os.path.join(report_dir, fleet_view.COMPLIANCE_FILE), json.dumps(result, indent=1) + "\n")
-        written = report_cmd.write_all(report_dir, os.path.dirname(record["artifacts"]))
-    except (OSError, fleet_view.ViewError) as exc:
+    except OSError as exc:
         return _fail("results not written to %s: %s" % (report_dir, exc))
+    written = diagnose.write_renderings(record, args.report_formats, "compliance")
+    if written is None:
+        return exit_codes.ERROR
     if args.update_baseline:
         not_read = [h["host"] for h in hosts if h["status"] != "ok"]
         if not_read:
@@ -141,29 +143,29 @@ def run(args):
                 baseline.save(args.baseline_dir, baseline.build(record["id"], inventories, args.limit, reports))
             except (OSError, baseline.BaselineError) as exc:
                 return _fail("baseline not written: %s" % exc)
-    return _emit(args.format, result, written, code)
+    return _emit(args.format, result, written, code, report_dir)
 
 
 def format_table(result):
-    lines = ["HOST  RESULT  CHECKS"]
+    rows = []
     for host in result["hosts"]:
         checks = ", ".join("%s %s" % (c["check"], c["result"]) for c in host["checks"]) or host.get("message") or "-"
-        lines.append(printable("%s  %s  %s" % (host["host"], host["result"], checks)))
+        rows.append((host["host"], host["result"], checks))
+    lines = [terminal.table(("HOST", "RESULT", "CHECKS"), rows, coloured=(1,))]
+    for host in result["hosts"]:
         for check in host["checks"]:
             if check["result"] != "pass":
-                lines.append(printable("  %s: %s: %s" % (check["check"], check["result"], check["message"])))
-    lines.append("compliance: %s" % result["result"])
+                lines.append(printable("  %s: %s: %s: %s" % (host["host"], check["check"], check["result"],
+                                                              check["message"])))
+    colour = terminal.colour_wanted()
+    lines.append("compliance: %s" % terminal.paint(result["result"], terminal.word_colour(result["result"]), colour))
     return "\n".join(lines)
 
 
-def _emit(fmt, result, written, code):
-    try:
-        if fmt == "json":
-            print(json.dumps({"compliance": result, "files": written}, indent=1))
-        else:
-            print(format_table(result))
-            print("reports: %s" % printable(os.path.dirname(written[0])))
-        sys.stdout.flush()
-    except BrokenPipeError:
-        output.silence_stdout()
+def _emit(fmt, result, written, code, report_dir):
+    if fmt == "json":
+        terminal.emit(json.dumps({"compliance": result, "files": written}, indent=1))
+    else:
+        terminal.emit("%s; exit %d (%s)\nreports: %s" % (format_table(result), code, terminal.code_name(code),
+                                                         printable(report_dir)))
     return code

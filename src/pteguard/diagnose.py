@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from pteguard import exit_codes, locations, output, run_dirs, runner
+from pteguard import exit_codes, locations, run_dirs, runner, terminal
 from pteguard.output import printable
 from pteguard.parsers import source_status
 from pteguard.parsers.host_evidence_collect import collector_gaps
@@ -77,8 +77,27 @@ def add_parser(subparsers):
                         help="do not verify SSH host keys (an impostor on a host's address would receive the "
                              "modules); recorded in the run record")
     parser.add_argument("--collections-path", type=_directory, help="where pteguard.remediation is installed")
+    parser.add_argument("--report-formats", type=report_formats, default=list(_REPORT_FORMATS), metavar="FMT,...",
+                        help="renderings written into the run's report folder at the end (%s, or none; default "
+                             "all)" % ",".join(_REPORT_FORMATS))
+    terminal.add_options(parser)
     parser.set_defaults(func=run)
     return parser
+
+
+_REPORT_FORMATS = ("json", "html", "markdown", "junit", "metrics")
+
+
+def report_formats(text):
+    """--report-formats: a comma list of renderings, or 'none'."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["none"]:
+        return []
+    bad = [n for n in names if n not in _REPORT_FORMATS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError("unknown format %s (formats: %s, or none)" % (
+            ", ".join(repr(b) for b in bad) or "''", ", ".join(_REPORT_FORMATS)))
+    return list(dict.fromkeys(names))
 
 
 def _default_inventory():
@@ -142,10 +161,8 @@ def format_table(rows):
                      str(summary["findings"]), row.get("diagnosis") or "-", cats)
         else:
             cells = (row["host"], row["status"], "-", "-", "-", "-", row.get("message") or "-")
-        table.append(tuple(printable(cell) for cell in cells))
-    widths = [max(len(r[i]) for r in [header] + table) for i in range(6)]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(cells[:6])) + "  " + cells[6]
-             for cells in [header] + table]
+        table.append(cells)
+    lines = [terminal.table(header, table, coloured=(1, 3))]
     for row in rows:
         for note in row.get("notes", []):
             lines.append(printable("note: %s: %s" % (row["host"], note)))
@@ -195,7 +212,24 @@ def run(args):
     code, document = collect(args)
     if document is None:
         return code
-    return _emit(args.format, document["run"], document["hosts"], document["run"]["report_dir"], code)
+    record = document["run"]
+    written = write_renderings(record, args.report_formats, "diagnose")
+    if written is None:
+        code = exit_codes.worst([code, exit_codes.ERROR])
+    return _emit(args.format, record, document["hosts"], record["report_dir"], code, written or [])
+
+
+def write_renderings(record, formats, command):
+    """The run's renderings (report_cmd.FILES) in its report folder; None, with one line on stderr, when they
+    could not be rendered or written (a host report that breaks the schema, a full disk)."""
+    from pteguard import fleet_view, report_cmd
+
+    try:
+        return report_cmd.write_all(record["report_dir"], os.path.dirname(record["artifacts"]), formats)
+    except (OSError, fleet_view.ViewError) as exc:
+        print("pteguard %s: reports not written to %s: %s" % (command, printable(record["report_dir"]),
+                                                                printable(exc)), file=sys.stderr)
+        return None
 
 
 def collect(args):
@@ -251,6 +285,9 @@ def _run_record(args, ident, checking, inventories, outcome, rows, work_dir, rep
         "stopped_processes": outcome["stopped_processes"],
         "signal": outcome["signal"],
         "reports": {row["host"]: os.path.basename(row["report"]) for row in rows if row.get("report")},
+        # hosts whose evidence was not read: the renderings show them as not evaluated
+        "unread": {row["host"]: {"status": row["status"], "message": row.get("message")}
+                   for row in rows if not row.get("report")},
     }
 
 
@@ -262,15 +299,22 @@ def _write_record(path, record):
         print("pteguard diagnose: run record not written: %s" % exc, file=sys.stderr)
 
 
-def _emit(fmt, record, rows, report_dir, code):
+def _emit(fmt, record, rows, report_dir, code, written=()):
     """Print the result; a closed pipe must not turn findings into success, so the code stands either way."""
-    try:
-        if fmt == "json":
-            print(json.dumps({"run": record, "hosts": rows}, indent=1))
-        else:
-            print(format_table(rows))
-            print("reports: %s" % printable(report_dir))
-        sys.stdout.flush()
-    except BrokenPipeError:
-        output.silence_stdout()
+    if fmt == "json":
+        terminal.emit(json.dumps({"run": record, "hosts": rows, "files": list(written)}, indent=1))
+    else:
+        terminal.emit("%s\n%s\nreports: %s" % (format_table(rows), summary_line(rows, code), printable(report_dir)))
     return code
+
+
+def summary_line(rows, code):
+    """'summary: 3 hosts: 2 ok, 1 unreachable; exit 2 (error)' under the table."""
+    counts = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    colour = terminal.colour_wanted()
+    parts = ", ".join("%d %s" % (n, terminal.paint(word, terminal.word_colour(word), colour))
+                      for word, n in sorted(counts.items()))
+    return "summary: %d host%s: %s; exit %d (%s)" % (len(rows), "" if len(rows) == 1 else "s", parts, code,
+                                           terminal.code_name(code))

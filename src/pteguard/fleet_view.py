@@ -17,6 +17,7 @@ import jsonschema
 from pteguard.parsers.signatures import at_or_above, highest_severity
 
 COMPLIANCE_FILE = "compliance.json"
+FLEET_FILE = "fleet.json"  # the run rendered as one JSON document (report_cmd.FILES), not a host report
 HOST_SCHEMA = "pteguard.report/1"
 COMPLIANCE_SCHEMA = "pteguard.compliance/1"
 FAILING_SEVERITY = "error"  # a host "has findings" at this severity or above, as diagnose's default --fail-on
@@ -88,7 +89,7 @@ def load_run(report_dir, work_base=None):
     if not os.path.isdir(report_dir):
         raise ViewError("no report directory %s" % report_dir)
     record = _run_record(report_dir, work_base) if work_base else None
-    names = sorted(n for n in os.listdir(report_dir) if n.endswith(".json") and n != COMPLIANCE_FILE)
+    names = sorted(n for n in os.listdir(report_dir) if n.endswith(".json") and n not in (COMPLIANCE_FILE, FLEET_FILE))
     if record is not None:
         missing = sorted(set(record["reports"].values()) - set(names))
         if missing:
@@ -112,7 +113,7 @@ def load_run(report_dir, work_base=None):
         if errors or compliance.get("schema") != COMPLIANCE_SCHEMA:
             raise ViewError("%s does not match the compliance schema at %s" % (
                 compliance_path, errors[0] if errors else "/schema"))
-    if not reports and compliance is None:
+    if not reports and compliance is None and not (record or {}).get("unread"):
         raise ViewError("%s holds no host report (a run that wrote nothing, or not a report folder)" % report_dir)
     return reports, compliance, record
 
@@ -290,6 +291,10 @@ def build(report_dir, work_base=None):
     hosts = [_host_entry(r, checks_by_host.get(r["host"])) for r in reports]
     seen = {h["host"] for h in hosts}
     hosts.extend(_unreported_entry(h) for h in checks_by_host.values() if h["host"] not in seen)
+    seen = {h["host"] for h in hosts}
+    # hosts the run could not read (diagnose's run record lists them): shown as not evaluated, never left out
+    hosts.extend(dict(_unreported_entry(dict(v, host=h)), compliance=None)
+                 for h, v in sorted(((record or {}).get("unread") or {}).items()) if h not in seen)
     hosts.sort(key=lambda h: h["host"])
     timeline, timeline_dropped = _timeline(hosts)
     started = _run_time(report_dir, record)

@@ -15,7 +15,7 @@ import sys
 
 from pteguard import (
     atomic_file, compliance_cmd, diagnose, exit_codes, fleet_view, host_states, inventory_vars, plan_file,
-    remediation_steps, run_dirs, runner,
+    remediation_steps, run_dirs, runner, terminal,
 )
 from pteguard.output import printable
 
@@ -42,7 +42,7 @@ def add_diagnose_options(parser):
     """The diagnose options (inventory, limit, timeouts, host keys...) on `parser`, without the severity gate."""
     diagnose.add_parser(compliance_cmd.DiagnoseOptions(parser))
     for action in parser._actions:
-        if action.dest in ("fail_on", "format"):
+        if action.dest in ("fail_on", "format", "report_formats"):
             action.help = argparse.SUPPRESS
     parser.add_argument("--steps", metavar="STEP,...",
                         help="only these steps (%s)" % ", ".join(remediation_steps.BY_NAME))
@@ -144,17 +144,16 @@ def fail(command, message):
 
 
 def format_plan(plan):
-    lines = ["HOST  STATE  STEP  WILL  WHY"]
+    rows = []
     for host in plan["hosts"]:
         if not host["steps"]:
             why = host.get("message") or host_states.STATES.get(host["state"], "")
-            lines.append("%s  %s  -  -  %s" % (host["host"], host["state"], why))
+            rows.append((host["host"], host["state"], "-", "-", why))
         for step in host["steps"]:
-            lines.append("%s  %s  %s  %s  %s" % (host["host"], host["state"], step["step"], step["will"],
-                                                 step["why"][0]))
+            rows.append((host["host"], host["state"], step["step"], step["will"], step["why"][0]))
         for held in host["held_back"]:
-            lines.append("%s  %s  %s  held back  %s" % (host["host"], host["state"], held["step"], held["why"]))
-    return "\n".join(printable(line) for line in lines)
+            rows.append((host["host"], host["state"], held["step"], "held back", held["why"]))
+    return terminal.table(("HOST", "STATE", "STEP", "WILL", "WHY"), rows, coloured=(1, 3))
 
 
 def write_plan(path, plan):
@@ -169,6 +168,9 @@ def run(args):
         write_plan(args.output, plan)
     except OSError as exc:
         return fail("plan", "plan not written to %s: %s" % (args.output, exc))
-    print(format_plan(plan))
-    print("plan: %s (sha256 %s)" % (printable(os.path.abspath(args.output)), plan["digest"]))
+    if args.format == "json":
+        terminal.emit(json.dumps(plan, indent=1, sort_keys=True))
+    else:
+        terminal.emit("%s\nplan: %s (sha256 %s)" % (format_plan(plan), printable(os.path.abspath(args.output)),
+                                                    plan["digest"]))
     return code

@@ -41,13 +41,17 @@ def render(report_dir, fmt, work_base=None):
     return renderer(view)
 
 
-def write_all(report_dir, work_base=None):
-    """HTML, Markdown, JUnit and metrics next to the host reports (never *.json: those are the reports)."""
-    names = {"html": "report.html", "markdown": "report.md", "junit": "junit.xml", "metrics": "pteguard.prom"}
-    texts = {fmt: render(report_dir, fmt, work_base) for fmt in names}
-    for fmt, name in names.items():
-        atomic_file.write(os.path.join(report_dir, name), texts[fmt])
-    return [os.path.join(report_dir, name) for name in names.values()]
+# what every diagnose/compliance run writes beside its host reports (--report-formats chooses among them)
+FILES = {"json": "fleet.json", "html": "report.html", "markdown": "report.md", "junit": "junit.xml",
+         "metrics": "pteguard.prom"}
+
+
+def write_all(report_dir, work_base=None, formats=FILES):
+    """The chosen renderings next to the host reports; all rendered before any is written (one fails, none is)."""
+    texts = {fmt: render(report_dir, fmt, work_base) for fmt in formats}
+    for fmt in formats:
+        atomic_file.write(os.path.join(report_dir, FILES[fmt]), texts[fmt])
+    return [os.path.join(report_dir, FILES[fmt]) for fmt in formats]
 
 
 def _write_rma(report_dir, work_base, directory):

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 
-from pteguard import locations, run_processes
+from pteguard import locations, progress, run_processes
 
 
 # The one task whose result makes a host's report (every evidence kind in one round trip); a host is finished
@@ -143,11 +143,13 @@ def _hosts_of(listing):
 class _Events:
     """The event handler: per-host failures and collector results, nothing else."""
 
-    def __init__(self):
+    def __init__(self, live=None):
         self.failures = {}
         self.evidence = {}
+        self.live = live or progress.NullProgress()
 
     def __call__(self, event):
+        self.live.event(event)
         kind = event.get("event")
         if kind == "runner_on_ok":
             data = event.get("event_data", {})
@@ -209,7 +211,8 @@ def run_playbook(playbook, hosts, inventories, extravars, work_dir, env, limit=N
         import ansible_runner
     except ImportError:
         raise RunnerError("ansible-runner is not installed in this Python (%s)" % sys.executable)
-    events = _Events()
+    # live progress on a terminal only; a host counts as done once its evidence (or its step result) came back
+    events = _Events(progress.live(playbook, hosts, done_actions=(EVIDENCE_ACTION,)))
     os.makedirs(os.path.join(work_dir, "project"), exist_ok=True)
     saved_environ = dict(os.environ)
     result = None
@@ -241,6 +244,7 @@ def run_playbook(playbook, hosts, inventories, extravars, work_dir, env, limit=N
                 os.environ.clear()
                 os.environ.update(saved_environ)
     finally:
+        events.live.finish()
         stopped = run_processes.stop(env[run_processes.MARKER])
     outcome = {"rc": result.rc, "status": result.status, "signal": signals.received, "artifacts": work_dir,
                "stopped_processes": stopped, "hosts": {},

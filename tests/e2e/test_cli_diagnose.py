@@ -21,7 +21,7 @@ def _table(stdout):
     assert lines and lines[0].split()[:2] == ["HOST", "STATUS"], stdout
     rows = {}
     for line in lines[1:]:
-        if line.startswith(("note:", "reports:")) or not line.strip():
+        if line.startswith(("note:", "reports:", "summary:")) or not line.strip():
             continue
         cells = [c for c in line.split("  ") if c.strip()]
         rows[cells[0].strip()] = [c.strip() for c in cells]
