@@ -155,8 +155,8 @@ def format_table(result):
     for host in result["hosts"]:
         for check in host["checks"]:
             if check["result"] != "pass":
-                lines.append(printable("  %s: %s: %s: %s" % (host["host"], check["check"], check["result"],
-                                                              check["message"])))
+                text = "  %s: %s: %s: %s" % (host["host"], check["check"], check["result"], check["message"])
+                lines.append(printable(text))
     colour = terminal.colour_wanted()
     lines.append("compliance: %s" % terminal.paint(result["result"], terminal.word_colour(result["result"]), colour))
     return "\n".join(lines)

@@ -227,8 +227,8 @@ def write_renderings(record, formats, command):
     try:
         return report_cmd.write_all(record["report_dir"], os.path.dirname(record["artifacts"]), formats)
     except (OSError, fleet_view.ViewError) as exc:
-        print("pteguard %s: reports not written to %s: %s" % (command, printable(record["report_dir"]),
-                                                                printable(exc)), file=sys.stderr)
+        where = printable(record["report_dir"])
+        print("pteguard %s: reports not written to %s: %s" % (command, where, printable(exc)), file=sys.stderr)
         return None
 
 
@@ -316,5 +316,5 @@ def summary_line(rows, code):
     colour = terminal.colour_wanted()
     parts = ", ".join("%d %s" % (n, terminal.paint(word, terminal.word_colour(word), colour))
                       for word, n in sorted(counts.items()))
-    return "summary: %d host%s: %s; exit %d (%s)" % (len(rows), "" if len(rows) == 1 else "s", parts, code,
-                                           terminal.code_name(code))
+    plural = "" if len(rows) == 1 else "s"
+    return "summary: %d host%s: %s; exit %d (%s)" % (len(rows), plural, parts, code, terminal.code_name(code))

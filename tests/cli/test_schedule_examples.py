@@ -138,4 +138,3 @@ def test_servicenow_example_is_marked_optional_and_parses():
     assert text.startswith("---\n# OPTIONAL EXAMPLE, NOT TESTED")
     task = yaml.safe_load(text)[0]["tasks"][1]["servicenow.itsm.change_request"]
     assert [a["path"].rsplit("/", 1)[1] for a in task["attachments"]] == ["report.md", "fleet.json"]
-

@@ -121,3 +121,13 @@ def test_compliance_writes_every_format(ansible_env, sshd, tmp_path):
     assert not fleet_view.schema_errors(fleet)
     assert {h["host"]: h["compliance"] for h in fleet["hosts"]} == {"ptehost": "fail", "calmhost": "pass"}
     assert _metric(folder / "pteguard.prom", "pteguard_compliance_host") == {"ptehost": 0.0, "calmhost": 1.0}
+
+
+def test_a_host_never_takes_the_name_of_a_run_file():
+    """Hosts called 'fleet' or 'compliance' get a hashed report name: the run's own files cannot overwrite them."""
+    from pteguard.parsers.report import report_file_name
+
+    for host in ("fleet", "compliance"):
+        name = report_file_name(host)
+        assert name.startswith(host + "-") and name not in (fleet_view.FLEET_FILE, fleet_view.COMPLIANCE_FILE)
+    assert report_file_name("fleet1") == "fleet1.json"
