@@ -46,7 +46,7 @@ FILES = {"json": "fleet.json", "html": "report.html", "markdown": "report.md", "
          "metrics": "pteguard.prom"}
 
 
-def write_all(report_dir, work_base=None, formats=FILES):
+def write_all(report_dir, work_base=None, formats=tuple(FILES)):
     """The chosen renderings next to the host reports; all rendered before any is written (one fails, none is)."""
     texts = {fmt: render(report_dir, fmt, work_base) for fmt in formats}
     for fmt in formats:

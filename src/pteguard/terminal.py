@@ -80,7 +80,7 @@ def paint(text, colour, enabled):
 
 
 def word_colour(word):
-    return _WORD_COLOURS.get(str(word).split(" ")[0].strip(","), None)
+    return _WORD_COLOURS.get(str(word).split(" ", maxsplit=1)[0].strip(","), None)
 
 
 def table(header, rows, coloured=(), colour=None):

@@ -78,7 +78,7 @@ def _on_terminal(argv, env, cwd, stdout_too=True):
 
 def test_terminal_gets_live_progress_and_a_coloured_table(ansible_env, sshd, tmp_path):
     inventory = _fleet(sshd, tmp_path)
-    rc, screen, _ = _on_terminal(_argv("diagnose", inventory, tmp_path), ansible_env, tmp_path)
+    rc, screen, _piped = _on_terminal(_argv("diagnose", inventory, tmp_path), ansible_env, tmp_path)
     # the status line: playbook, hosts done of total, elapsed time; redrawn in place
     assert CLEAR_LINE + "\x1b[2mdiagnose  0/2 hosts  0:0" in screen, screen
     assert "2/2 hosts" in screen or screen.count("  ok ") >= 2, screen
@@ -94,7 +94,7 @@ def test_terminal_gets_live_progress_and_a_coloured_table(ansible_env, sshd, tmp
 def test_no_color_keeps_progress_and_drops_colour(ansible_env, sshd, tmp_path):
     inventory = _fleet(sshd, tmp_path)
     env = dict(ansible_env, NO_COLOR="1")
-    rc, screen, _ = _on_terminal(_argv("diagnose", inventory, tmp_path), env, tmp_path)
+    rc, screen, _piped = _on_terminal(_argv("diagnose", inventory, tmp_path), env, tmp_path)
     assert CLEAR_LINE + "diagnose  0/2 hosts" in screen, screen
     assert SGR_COLOUR not in screen and "\x1b[1m" not in screen and "\x1b[2m" not in screen, screen
     assert "HOST" in screen and rc == 1, screen
@@ -113,7 +113,7 @@ def test_json_on_a_terminal_keeps_stdout_to_the_document(ansible_env, sshd, tmp_
 
 def test_quiet_on_a_terminal_prints_nothing_but_keeps_the_exit_code(ansible_env, sshd, tmp_path):
     inventory = _fleet(sshd, tmp_path)
-    rc, screen, _ = _on_terminal(_argv("diagnose", inventory, tmp_path, "--quiet"), ansible_env, tmp_path)
+    rc, screen, _piped = _on_terminal(_argv("diagnose", inventory, tmp_path, "--quiet"), ansible_env, tmp_path)
     assert screen.strip() == "", screen
     assert rc == 1
 
@@ -134,7 +134,7 @@ def test_compliance_and_plan_on_a_terminal(ansible_env, sshd, tmp_path):
     inventory = _fleet(sshd, tmp_path)
     policy = tmp_path / "policy.yml"
     policy.write_text(yaml.safe_dump({"version": 1, "checks": {"no_new_events": {}}}))
-    rc, screen, _ = _on_terminal(_argv("compliance", inventory, tmp_path, "--policy", str(policy),
+    rc, screen, _piped = _on_terminal(_argv("compliance", inventory, tmp_path, "--policy", str(policy),
                                        "--baseline-dir", str(tmp_path / "baseline")), ansible_env, tmp_path)
     assert CLEAR_LINE + "\x1b[2mdiagnose  0/2 hosts" in screen, screen
     assert "\x1b[31mfail" in screen and "\x1b[32mpass" in screen, screen  # ptehost fails, sshhost passes
