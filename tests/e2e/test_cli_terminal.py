@@ -134,8 +134,9 @@ def test_compliance_and_plan_on_a_terminal(ansible_env, sshd, tmp_path):
     inventory = _fleet(sshd, tmp_path)
     policy = tmp_path / "policy.yml"
     policy.write_text(yaml.safe_dump({"version": 1, "checks": {"no_new_events": {}}}))
-    rc, screen, _piped = _on_terminal(_argv("compliance", inventory, tmp_path, "--policy", str(policy),
-                                       "--baseline-dir", str(tmp_path / "baseline")), ansible_env, tmp_path)
+    argv = _argv("compliance", inventory, tmp_path, "--policy", str(policy), "--baseline-dir",
+                 str(tmp_path / "baseline"))
+    rc, screen, _piped = _on_terminal(argv, ansible_env, tmp_path)
     assert CLEAR_LINE + "\x1b[2mdiagnose  0/2 hosts" in screen, screen
     assert "\x1b[31mfail" in screen and "\x1b[32mpass" in screen, screen  # ptehost fails, sshhost passes
     assert "compliance: \x1b[31mfail" in screen and rc == 1, screen
