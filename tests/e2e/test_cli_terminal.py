@@ -20,6 +20,7 @@ import time
 import yaml
 
 from e2e_support import COLLECTIONS, FIXTURE_LOGS, explain, run, ssh_host_vars, tool, write_inventory
+from pteguard import remediation_steps
 
 PTE_LOG = os.path.join(FIXTURE_LOGS, "pte_corruption-corrupted_page_table-syslog-6.10.log")
 DEADLINE = 300  # seconds for one command on the pseudo-terminal
@@ -147,3 +148,28 @@ def test_compliance_and_plan_on_a_terminal(ansible_env, sshd, tmp_path):
     printed = json.loads(proc.stdout)
     assert printed == json.loads(plan.read_text()), "plan --json prints the plan it wrote"
     assert "\x1b" not in proc.stdout + proc.stderr
+
+
+def test_remediate_and_resume_json_and_quiet(ansible_env, tmp_path):
+    """remediate --json: only the run's document on stdout; resume of the finished run --json: the same hosts;
+    -q: nothing. The host has no opt-in, so no step that could change it runs (the plan skips them)."""
+    host = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            "diagnose_kernel_log_sources": ["kern_log"], "diagnose_kern_log_paths": [PTE_LOG],
+            "hw_monitor_backend_preference": "none", "hw_monitor_install": False}
+    inventory = write_inventory(tmp_path / "one.yml", {"ptehost": host})
+    state = str(tmp_path / "state")
+    proc = run(_argv("remediate", inventory, tmp_path, "--approve", "CHG-1", "--state-dir", state, "--json"),
+               ansible_env, cwd=str(tmp_path), timeout=400)
+    document = json.loads(proc.stdout)
+    assert [h["host"] for h in document["hosts"]] == ["ptehost"] and document["exit_code"] == proc.returncode
+    ran = [s["step"] for s in document["hosts"][0]["steps"] if s["status"] != "skipped"]
+    # only steps that need no opt-in (read-only) ran; every step that could change the host lacks its opt-in
+    assert ran and not any(remediation_steps.BY_NAME[name].opt_ins for name in ran), document
+    assert "\x1b" not in proc.stdout + proc.stderr
+    resume = run([tool("pteguard"), "resume", document["run"], "--state-dir", state, "--json"], ansible_env,
+                 cwd=str(tmp_path))
+    again = json.loads(resume.stdout)
+    assert again["hosts"] == document["hosts"] and resume.returncode == proc.returncode, explain(resume)
+    quiet = run([tool("pteguard"), "resume", document["run"], "--state-dir", state, "-q"], ansible_env,
+                cwd=str(tmp_path))
+    assert quiet.stdout == "" and quiet.returncode == proc.returncode, explain(quiet)
