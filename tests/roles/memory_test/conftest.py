@@ -38,14 +38,18 @@ def pytest_configure(config) -> None:
 
 
 class MemoryTestResult(_hwm.PlayResult):
-    def result(self) -> dict:
-        """The memory_test_result fact, as the last task that set it left it."""
+    def fact(self, name: str):
+        """A fact, as the last task that set it left it (None when none did)."""
         value = None
         for res in self.task_results().values():
             facts = res.get("ansible_facts") or {}
-            if "memory_test_result" in facts:
-                value = facts["memory_test_result"]
+            if name in facts:
+                value = facts[name]
         return value
+
+    def result(self) -> dict:
+        """The memory_test_result fact."""
+        return self.fact("memory_test_result")
 
     def failure_messages(self) -> list[str]:
         return [res.get("msg", "") for res in self.task_results().values() if res.get("failed")]

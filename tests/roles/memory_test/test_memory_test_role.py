@@ -37,8 +37,15 @@ def test_online_check_mode_then_run_then_again(lab_host, run_play):
     assert res["loops_started"] == 1 and res["memtester_rc"] == 0
     # nspawn gives the container no right to mlock: memtester tests unlocked memory and the verdict says so
     assert res["locked"] is False
-    assert res["reasons"] == ["memory was not locked (mlock refused): pages may have been swapped during the test"]
-    assert res["kernel_errors"] == [] and res["addresses"] == []
+    assert res["reasons"][0] == "memory was not locked (mlock refused): pages may have been swapped during the test"
+    # the container's journal has no kernel messages and dmesg is refused to it: the verdict says nobody watched
+    assert res["kernel_log_window"] == "none" and len(res["reasons"]) == 2, res
+    assert res["reasons"][1].startswith("the kernel log could not be read (journal: ")
+    assert res["reasons"][1].endswith("memory errors the kernel reports were not watched")
+    assert res["kernel_errors"] == [] and res["addresses"] == [] and res["stopped_early"] is False
+    step = run.fact("pteguard_step_result")
+    assert step["outcome"] == "clean", step
+    assert step["evidence"][:2] == ["memory_test online (memtester): passed", res["reasons"][0]]
     assert run.stats.get("changed", -1) == 0, run.changed_tasks()
     assert any("memory_test online: passed (8 MiB, 1 loop(s) started)" in m for m in run.messages()), run.messages()
 
