@@ -286,7 +286,10 @@ class KernelMemoryWatch(object):
         else:
             return []
         self.polls += 1
-        return [dict((k, f[k]) for k in _EVIDENCE_KEYS if f.get(k) is not None) for f in found]
+        trimmed = [dict((k, f[k]) for k in _EVIDENCE_KEYS if f.get(k) is not None) for f in found]
+        for finding in trimmed:
+            finding["evidence"] = evidence_line(finding)
+        return trimmed
 
 
 def _why(result):
@@ -296,6 +299,12 @@ def _why(result):
     return "no cursor"
 
 
+_DETAIL_KEYS = (("mce_status", "status"), ("address", "address"), ("bank", "bank"), ("cpu", "cpu"), ("dimm", "dimm"),
+                ("pfn", "pfn"))
+
+
 def evidence_line(finding):
-    """One finding as a line of evidence: category and the kernel's own words."""
-    return "%s: %s" % (finding.get("category"), finding.get("message", "").strip())
+    """One finding as a line of evidence: category, the kernel's own words and the machine-check details."""
+    details = ["%s %s" % (label, finding[key]) for key, label in _DETAIL_KEYS if finding.get(key) is not None]
+    return "%s: %s%s" % (finding.get("category"), finding.get("message", "").strip(),
+                         " (%s)" % ", ".join(details) if details else "")

@@ -99,8 +99,10 @@ ran:
   description: Whether memtester was started (false in check mode or when no safe size was left).
   returned: always
   type: bool
-rc:
-  description: memtester's exit status (a bit mask) or null when it did not run; 124 means the time limit stopped it.
+memtester_rc:
+  description:
+    - memtester's exit status (a bit mask), 128 plus the signal when it was stopped (time limit, kernel error), or
+      null when it did not run. Not named C(rc), which Ansible would take for the task's own failure.
   returned: always
   type: int
 timed_out:
@@ -147,7 +149,6 @@ from ansible_collections.pteguard.remediation.plugins.module_utils.memtester imp
     KernelMemoryWatch,
     MemtesterParseError,
     apply_backspaces,
-    evidence_line,
     parse_memtester,
     plan_size_mb,
     verdict,
@@ -300,7 +301,7 @@ def main():
     plan = plan_size_mb(meminfo, p["size_mb"], p["available_percent"], p["margin_mb"], p["min_mb"])
     plan.update(loops=p["loops"], max_seconds=p["max_seconds"])
     kernel_log = {"window": "not watched", "polls": 0, "findings": [], "stopped_early": False, "reason": None}
-    result = dict(changed=False, plan=plan, ran=False, rc=None, timed_out=False, parsed=None, output_tail="",
+    result = dict(changed=False, plan=plan, ran=False, memtester_rc=None, timed_out=False, parsed=None, output_tail="",
                   kernel_log=kernel_log, launcher=None)
     if plan["size_mb"] == 0:
         result["verdict"] = {"result": "incomplete", "reasons": [plan["why"]], "addresses": []}
@@ -338,16 +339,17 @@ def main():
         parsed = parse_memtester(text)
     except MemtesterParseError:
         if rc not in (0, None) and not early and not timed_out:
-            module.fail_json(msg="memtester failed (rc=%s): %s" % (rc, text.strip()[-300:] or "no output"), rc=rc)
+            module.fail_json(msg="memtester failed (rc=%s): %s" % (rc, text.strip()[-300:] or "no output"),
+                             memtester_rc=rc)
         parsed = None
     outcome = verdict(parsed, None if (timed_out or early) else rc, timed_out and not early,
-                      kernel_errors=[evidence_line(f) for f in findings])
+                      kernel_errors=[f["evidence"] for f in findings])
     if early:
         outcome["reasons"].insert(0, "memtester stopped at the first new kernel memory error: %s"
-                                  % evidence_line(findings[0]))
+                                  % findings[0]["evidence"])
     if kernel_log["reason"]:
         outcome["reasons"].append(kernel_log["reason"])
-    result.update(ran=True, rc=rc, timed_out=timed_out, parsed=parsed,
+    result.update(ran=True, memtester_rc=rc, timed_out=timed_out, parsed=parsed,
                   output_tail="\n".join(apply_backspaces(text.replace("\r", "")).splitlines()[-15:]),
                   verdict=outcome)
     module.exit_json(**result)
