@@ -13,7 +13,7 @@ version_added: "0.1.0"
 description:
   - Reads, never writes, C(/etc/default/grub), the GRUB environment block (C(saved_entry), C(next_entry)), the menu
     entries of C(grub.cfg) (the memtest86+ ones, plain and serial console, picked out) and the Secure Boot state
-    (C(mokutil --sb-state) when installed, else the SecureBoot efivar; a host booted without EFI has none:
+    (C(mokutil --sb-state) when installed, else the SecureBoot efivar; a host booted without EFI has none;
     module_utils/secure_boot.py).
   - Used by the P(pteguard.remediation.memory_test#role) role before it sets up a one-shot boot into memtest86+.
     The parsers are in module_utils/grub_env.py.

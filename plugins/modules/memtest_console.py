@@ -77,8 +77,8 @@ options:
     default: 20
   connect_only:
     description:
-      - Only connect and authenticate (host key, credentials), then disconnect without opening the console: the
-        check made before a host is rebooted into memtest86+, so a wrong password or an unreachable controller
+      - Only connect and authenticate (host key, credentials), then disconnect without opening the console. This is
+        the check made before a host is rebooted into memtest86+, so a wrong password or an unreachable controller
         stops the host before anything changes. RV(result) is then V(connected).
     type: bool
     default: false

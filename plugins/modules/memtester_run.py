@@ -13,14 +13,14 @@ version_added: "0.1.0"
 description:
   - Sizes the test from C(MemAvailable) in C(/proc/meminfo) (a share of it minus a fixed margin) so the host is never
     pushed into the OOM killer; a requested size above that limit is cut and the result says so.
-  - Takes a kernel-log cursor first (the journal's, else a count of the memory errors dmesg shows; the parser is
-    module_utils/kernel_log_collect.py, the same as M(pteguard.remediation.kernel_log_info)'s).
+  - Takes a kernel-log cursor first (the journal's, else a count of the memory errors dmesg shows). The parser is
+    module_utils/kernel_log_collect.py, the same as M(pteguard.remediation.kernel_log_info)'s.
   - Starts C(memtester SIZE LOOPS) as a transient systemd service (C(systemd-run), C(RuntimeMaxSec) as a safety net
     should the module die) and reads the kernel log every O(poll_seconds) while it runs. At the first new corrected
     or uncorrected memory error (machine check, EDAC, memory failure) it stops memtester and the verdict is
     C(failed) with that finding as evidence. At O(max_seconds) it stops memtester and the run is incomplete.
   - Without systemd (C(systemd-run) missing or no systemd running) memtester runs under C(timeout) and the kernel log
-    is read once afterwards: no early stop, and RV(kernel_log.window) says so.
+    is read once afterwards (no early stop), and the window in RV(kernel_log) says so.
   - Parses memtester's output (module_utils/memtester.py) and returns the verdict (passed, failed with the failing
     offsets or kernel findings, incomplete with why). Leaves nothing behind (the service and its output file are
     removed). In check mode it only plans the run and says what it would do.

@@ -77,8 +77,8 @@ def memtester_units(vm) -> str:
 
 def test_clean_run_finishes_with_the_journal_cursor_as_window(mce_vm):
     vm, work = mce_vm
-    rc, got, log = facts(play(work, dict(SIZING, memory_test_size_mb=4, memory_test_loops=1,
-                                          memory_test_max_seconds=600)))
+    clean = dict(SIZING, memory_test_size_mb=4, memory_test_loops=1, memory_test_max_seconds=600)
+    rc, got, log = facts(play(work, clean))
     assert rc == 0, log
     res = got["memory_test_result"]
     assert res["result"] == "passed", res

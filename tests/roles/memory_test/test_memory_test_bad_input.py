@@ -8,8 +8,6 @@ nothing listens on.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 pytestmark = pytest.mark.lab
@@ -58,8 +56,8 @@ def test_controller_bad_credentials_and_unreachable_stop_only_their_host(grub_ho
     sim, console, closed = controllers
     before = snapshot(grub_host)
     hosts = {
-        "console-wrong-password": dict(OPTED, memory_test_bmc=password_only(bmc(sim, console,
-                                                                              console_password="wrong-console-pw"))),
+        "console-wrong-password": dict(OPTED, memory_test_bmc=password_only(
+            bmc(sim, console, console_password="wrong-console-pw"))),
         "console-unreachable": dict(OPTED, memory_test_bmc=bmc(sim, console, console_port=closed)),
         "ipmi-wrong-password": dict(OPTED, memory_test_bmc=bmc(sim, console, ipmi_password="wrong-ipmi-pw")),
         "ipmi-unreachable": dict(OPTED, memory_test_bmc=bmc(sim, console, ipmi_port=closed)),
@@ -123,8 +121,8 @@ def test_secure_boot_enabled_refuses_unsigned_memtest(grub_host, run_play):
             "Secure Boot is enabled on this host (efivar: /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-"
             "00e098032b8c: 06 00 00 00 01) and memtest86+ is not signed for it"), run.explain()
         assert snapshot(grub_host) == before
-        signed = run_play(grub_host, check=True, extra_vars=dict(OPTED, memory_test_stop_before_reboot=True,
-                                                                  memory_test_memtest_signed=True))
+        signed_vars = dict(OPTED, memory_test_stop_before_reboot=True, memory_test_memtest_signed=True)
+        signed = run_play(grub_host, check=True, extra_vars=signed_vars)
         assert signed.proc.returncode == 0, signed.explain()
         assert signed.result()["secure_boot"] == "enabled"
     finally:

@@ -174,7 +174,7 @@ def test_offline_note_from_this_same_boot_is_not_a_result(grub_host, run_play):
     boot_id = grub_host.sh("cat /proc/sys/kernel/random/boot_id").stdout.strip()
     grub_host.sh("mkdir -p /var/lib/pteguard && echo '{\"boot_id\": \"%s\", \"entry\": \"x\"}' "
                  "> /var/lib/pteguard/memory_test-pending.json" % boot_id)
-    run = run_play(grub_host, check=True, extra_vars={"memory_test_mode": "offline",
-                                                       "memory_test_manual_result": "passed"})
+    offline = {"memory_test_mode": "offline", "memory_test_manual_result": "passed"}
+    run = run_play(grub_host, check=True, extra_vars=offline)
     assert run.proc.returncode == 0, run.explain()
     assert run.result()["result"] == "not_run"  # the host never left this boot: nothing to record
