@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: pteguard contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Parse what decides GRUB's next boot: the environment block, /etc/default/grub, grub.cfg entries,
-and the Secure Boot state.
+"""Parse what decides GRUB's next boot: the environment block, /etc/default/grub and grub.cfg entries
+(the Secure Boot state is secure_boot.py's).
 
 - grubenv (``/boot/grub/grubenv``, written by grub-editenv/grub-set-default/grub-reboot): a 1024-byte
   block starting ``# GRUB Environment Block``, ``name=value`` lines, padded with ``#``.
@@ -12,9 +12,6 @@ and the Secure Boot state.
 - /etc/default/grub: shell assignments; only simple ``KEY=value`` / quoted values are read.
 - grub.cfg: ``menuentry 'Title' ... {`` and ``submenu 'Title' ... {``; entries inside a submenu are
   addressed as ``Submenu>Entry`` by grub-reboot.
-- Secure Boot: ``mokutil --sb-state`` prints ``SecureBoot enabled``/``SecureBoot disabled`` or says
-  EFI variables are not supported (legacy BIOS boot); the efivar
-  ``SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c`` is 4 attribute bytes then one byte 0/1.
 
 Pure Python, no Ansible import; 3.6-compatible syntax.
 """
@@ -26,7 +23,6 @@ import shlex
 
 GRUBENV_HEADER = "# GRUB Environment Block"
 GRUBENV_SIZE = 1024
-SECURE_BOOT_EFIVAR = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 
 
 class GrubParseError(ValueError):
@@ -120,23 +116,6 @@ def find_entry(entries, name):
     if str(name).isdigit() and int(name) < len(entries):
         return entries[int(name)]
     return None
-
-
-def parse_mokutil_sb_state(text):
-    """mokutil --sb-state output -> True (enabled), False (disabled or no EFI) or None (unknown)."""
-    low = (text or "").lower()
-    if "secureboot enabled" in low:
-        return True
-    if "secureboot disabled" in low or "not supported" in low:
-        return False
-    return None
-
-
-def parse_secure_boot_efivar(data):
-    """The SecureBoot efivar's bytes (4 attribute bytes + value) -> True/False, None if malformed."""
-    if not isinstance(data, (bytes, bytearray)) or len(data) < 5:
-        return None
-    return data[4] == 1
 
 
 def next_boot(default_grub, grubenv, entries):

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+from .kernel_log_collect import collect_kernel_log
+
 EXIT_NONSTARTER = 0x01
 EXIT_ADDRESS_LINES = 0x02
 EXIT_OTHER_TEST = 0x04
@@ -224,3 +226,85 @@ def plan_size_mb(meminfo_text, size_mb=None, percent=50, margin_mb=256, min_mb=4
                 "why": "only %d MiB may be tested (MemAvailable %d MiB): below the %d MiB minimum"
                        % (want, available, min_mb)}
     return {"size_mb": want, "available_mb": available, "limit_mb": limit, "why": why}
+
+
+# Kernel-log categories (signatures.py) that mean the memory itself reported an error.
+MEMORY_CATEGORIES = ("memory_error_corrected", "memory_error_uncorrected", "memory_page_offlined", "bad_page_state",
+                     "machine_check_other")
+_EVIDENCE_KEYS = ("category", "severity", "message", "signature", "source", "mce_status", "address", "bank", "cpu",
+                  "dimm", "pfn")
+
+
+class KernelMemoryWatch(object):
+    """New memory errors the kernel reports after start(), read with kernel_log_collect (the one kernel-log parser).
+
+    Where the journal holds kernel messages, a cursor taken at start() bounds every later read; elsewhere dmesg is
+    read again and the memory findings beyond the count seen at start() are the new ones (an approximation the
+    result names: ``window``). A host where neither can be read is watched by nobody, and ``window`` says so.
+    """
+
+    def __init__(self, host, categories=MEMORY_CATEGORIES, max_findings=1000):
+        self.host = host
+        self.categories = frozenset(categories)
+        self.max_findings = max_findings
+        self.window = None
+        self.cursor = None
+        self.baseline = 0
+        self.polls = 0
+        self.reason = None
+
+    def _collect(self, **params):
+        params.setdefault("max_findings", self.max_findings)
+        return collect_kernel_log(self.host, **params)
+
+    def _memory(self, result):
+        found = [f for f in result["findings"] if f.get("category") in self.categories]
+        return sorted(found, key=lambda f: f.get("line") or 0)
+
+    def start(self):
+        """Take the cursor (or the dmesg count) before the test; returns the window name."""
+        journal = self._collect(sources=["journal"], max_findings=0)
+        if journal.get("cursor"):
+            self.window, self.cursor = "journal cursor", journal["cursor"]
+            return self.window
+        dmesg = self._collect(sources=["dmesg"])
+        status = dmesg["sources"][0] if dmesg["sources"] else {}
+        if status.get("status") in ("read", "partial", "empty"):
+            self.window, self.baseline = "dmesg count", len(self._memory(dmesg))
+            return self.window
+        self.window = "none"
+        self.reason = "the kernel log could not be read (journal: %s; dmesg: %s): memory errors the kernel reports " \
+                      "were not watched" % (_why(journal), status.get("reason", status.get("status", "not read")))
+        return self.window
+
+    def poll(self):
+        """The memory findings logged since start(), trimmed to what evidence needs."""
+        if self.window == "journal cursor":
+            found = self._memory(self._collect(sources=["journal"], since=self.cursor))
+        elif self.window == "dmesg count":
+            found = self._memory(self._collect(sources=["dmesg"]))[self.baseline:]
+        else:
+            return []
+        self.polls += 1
+        trimmed = [dict((k, f[k]) for k in _EVIDENCE_KEYS if f.get(k) is not None) for f in found]
+        for finding in trimmed:
+            finding["evidence"] = evidence_line(finding)
+        return trimmed
+
+
+def _why(result):
+    for source in result.get("sources", []):
+        if source.get("reason"):
+            return source["reason"]
+    return "no cursor"
+
+
+_DETAIL_KEYS = (("mce_status", "status"), ("address", "address"), ("bank", "bank"), ("cpu", "cpu"), ("dimm", "dimm"),
+                ("pfn", "pfn"))
+
+
+def evidence_line(finding):
+    """One finding as a line of evidence: category, the kernel's own words and the machine-check details."""
+    details = ["%s %s" % (label, finding[key]) for key, label in _DETAIL_KEYS if finding.get(key) is not None]
+    return "%s: %s%s" % (finding.get("category"), finding.get("message", "").strip(),
+                         " (%s)" % ", ".join(details) if details else "")

@@ -89,6 +89,22 @@ message:
 from ansible.module_utils.basic import AnsibleModule
 
 
+def last_line(text):
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def session_error(where, username, err):
+    """The one-line reason an RMCP+ session failed, from ipmitool -v's stderr (None when it is something else)."""
+    if "RAKP" in err or "unauthorized name" in err or "password" in err.lower():
+        return "%s refused the IPMI session for %s (wrong credentials or cipher suite)" % (where, username)
+    if "Get Auth Capabilities error" in err or "Get Channel Authentication Capabilities" in err:
+        return "%s unreachable: no IPMI (RMCP+) reply on that UDP port" % where
+    if "Unable to establish" in err:
+        return "%s: no IPMI session could be established (%s)" % (where, last_line(err))
+    return None
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -107,22 +123,20 @@ def main():
     if not ipmitool:
         module.fail_json(msg="ipmitool is not installed where this module runs (package ipmitool)")
     timeout_bin = module.get_bin_path("timeout", required=True)
-    base = [timeout_bin, str(p["timeout"]), ipmitool, "-I", "lanplus", "-C", str(p["cipher_suite"]),
+    # -v makes ipmitool say why a session failed: RAKP errors (credentials) vs no reply at all (unreachable)
+    base = [timeout_bin, str(p["timeout"]), ipmitool, "-v", "-I", "lanplus", "-C", str(p["cipher_suite"]),
             "-H", p["host"], "-p", str(p["port"]), "-U", p["username"], "-E", "-N", "2", "-R", "3"]
     env = {"LC_ALL": "C", "IPMI_PASSWORD": p["password"]}
+    where = "controller %s:%d" % (p["host"], p["port"])
 
     def chassis(*args):
         rc, out, err = module.run_command(base + ["chassis", "power"] + list(args), environ_update=env)
-        text = (out + err).strip()
         if rc == 124:
-            module.fail_json(msg="controller %s:%d did not answer IPMI within %ds" % (p["host"], p["port"], p["timeout"]))
+            module.fail_json(msg="%s did not answer IPMI within %ds" % (where, p["timeout"]))
         if rc != 0:
-            if "RAKP" in text or "Unable to establish" in text or "password" in text.lower():
-                module.fail_json(msg="controller %s:%d refused the IPMI session for %s (wrong credentials or cipher "
-                                     "suite)" % (p["host"], p["port"], p["username"]))
-            last = text.splitlines()[-1] if text else ""
-            module.fail_json(msg="ipmitool chassis power %s failed (rc=%d): %s" % (" ".join(args), rc, last))
-        return text
+            module.fail_json(msg=session_error(where, p["username"], err) or "ipmitool chassis power %s failed (rc=%d): %s"
+                             % (" ".join(args), rc, last_line(err or out)))
+        return last_line(out)
 
     status = chassis("status")
     before = "on" if status.endswith(" on") else ("off" if status.endswith(" off") else "unknown")

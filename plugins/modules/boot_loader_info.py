@@ -13,7 +13,8 @@ version_added: "0.1.0"
 description:
   - Reads, never writes, C(/etc/default/grub), the GRUB environment block (C(saved_entry), C(next_entry)), the menu
     entries of C(grub.cfg) (the memtest86+ ones, plain and serial console, picked out) and the Secure Boot state
-    (C(mokutil --sb-state) when installed, else the SecureBoot efivar; a host booted without EFI has none).
+    (C(mokutil --sb-state) when installed, else the SecureBoot efivar; a host booted without EFI has none;
+    module_utils/secure_boot.py).
   - Used by the P(pteguard.remediation.memory_test#role) role before it sets up a one-shot boot into memtest86+.
     The parsers are in module_utils/grub_env.py.
 author:
@@ -39,7 +40,7 @@ options:
     type: path
     default: /boot/grub/grub.cfg
   efivars:
-    description: Directory of the EFI variables.
+    description: Directory of the EFI variables; its parent is the EFI directory whose absence means no EFI.
     type: path
     default: /sys/firmware/efi/efivars
 """
@@ -93,11 +94,20 @@ efi:
   returned: always
   type: bool
 secure_boot:
-  description: True when Secure Boot is enforcing, false when off or no EFI, null when it could not be read.
+  description: True when Secure Boot is enforcing, false when off or not applicable, null when it could not be read.
   returned: always
   type: bool
+secure_boot_state:
+  description: enabled, disabled, not_applicable (no EFI, or firmware without Secure Boot) or unknown.
+  returned: always
+  type: str
+  sample: not_applicable
 secure_boot_source:
-  description: Where the Secure Boot state came from (mokutil, efivar, no-efi, unknown).
+  description: Where the Secure Boot state came from (mokutil, efivar, no-efi).
+  returned: always
+  type: str
+secure_boot_detail:
+  description: What that source said (mokutil's first line, the efivar's bytes, or why there is none).
   returned: always
   type: str
 """
@@ -106,16 +116,15 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pteguard.remediation.plugins.module_utils.grub_env import (
-    SECURE_BOOT_EFIVAR,
     GrubParseError,
     memtest_entries,
     next_boot,
     parse_default_grub,
     parse_grub_cfg,
     parse_grubenv,
-    parse_mokutil_sb_state,
-    parse_secure_boot_efivar,
 )
+from ansible_collections.pteguard.remediation.plugins.module_utils.collect_host import ModuleHost
+from ansible_collections.pteguard.remediation.plugins.module_utils.secure_boot import ENABLED, UNKNOWN, read_secure_boot
 
 
 def _read(module, path, binary=False):
@@ -127,20 +136,6 @@ def _read(module, path, binary=False):
     except OSError as exc:
         module.fail_json(msg="cannot read %s: %s" % (path, exc))
     return data if binary else data.decode("utf-8", "replace")
-
-
-def secure_boot_state(module, efivars):
-    if not os.path.isdir(efivars):
-        return False, False, "no-efi"
-    mokutil = module.get_bin_path("mokutil")
-    if mokutil:
-        rc, out, err = module.run_command([mokutil, "--sb-state"], environ_update={"LC_ALL": "C"})
-        state = parse_mokutil_sb_state(out + err)
-        if state is not None:
-            return True, state, "mokutil"
-    data = _read(module, os.path.join(efivars, SECURE_BOOT_EFIVAR), binary=True)
-    state = parse_secure_boot_efivar(data)
-    return True, state, "efivar" if state is not None else "unknown"
 
 
 def main():
@@ -162,7 +157,8 @@ def main():
         module.fail_json(msg="%s: %s" % (p["grubenv"], exc))
     cfg_text = _read(module, p["grub_cfg"])
     entries = parse_grub_cfg(cfg_text or "")
-    efi, secure_boot, source = secure_boot_state(module, p["efivars"])
+    efi_dir = os.path.dirname(p["efivars"].rstrip("/"))
+    secure_boot = read_secure_boot(ModuleHost(module), efi_dir)
     module.exit_json(
         changed=False,
         grub_default=defaults.get("GRUB_DEFAULT", "0"),
@@ -173,9 +169,11 @@ def main():
         entries=entries,
         memtest=memtest_entries(entries),
         next_boot=next_boot(defaults, env, entries),
-        efi=efi,
-        secure_boot=secure_boot,
-        secure_boot_source=source,
+        efi=os.path.isdir(efi_dir),
+        secure_boot=None if secure_boot["state"] == UNKNOWN else secure_boot["state"] == ENABLED,
+        secure_boot_state=secure_boot["state"],
+        secure_boot_source=secure_boot["source"],
+        secure_boot_detail=secure_boot["detail"],
     )
 
 

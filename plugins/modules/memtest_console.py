@@ -75,6 +75,13 @@ options:
     description: Seconds to wait for the SSH connection and authentication.
     type: int
     default: 20
+  connect_only:
+    description:
+      - Only connect and authenticate (host key, credentials), then disconnect without opening the console. This is
+        the check made before a host is rebooted into memtest86+, so a wrong password or an unreachable controller
+        stops the host before anything changes. RV(result) is then V(connected).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -102,7 +109,8 @@ parsed:
   returned: always
   type: dict
 result:
-  description: passed (the passes done, no error), failed (memtest86+ counted errors) or incomplete (time limit or no screen).
+  description: passed (the passes done, no error), failed (memtest86+ counted errors), incomplete (time limit or no
+    screen), or connected (O(connect_only)).
   returned: always
   type: str
 reasons:
@@ -226,6 +234,7 @@ def main():
             passes=dict(type="int", default=1, no_log=False),
             max_seconds=dict(type="int", default=900),
             connect_timeout=dict(type="int", default=20),
+            connect_only=dict(type="bool", default=False),
         ),
         required_one_of=[("password", "key_file")],
         supports_check_mode=True,
@@ -239,6 +248,10 @@ def main():
         module.exit_json(changed=False, parsed=None, result="incomplete", bytes_read=0, seconds=0.0,
                          reasons=["check mode: the console was not read"])
     client = connect(module)
+    if p["connect_only"]:
+        client.close()
+        module.exit_json(changed=False, parsed=None, result="connected", bytes_read=0, seconds=0.0,
+                         reasons=["controller %s:%d accepted the console credentials" % (p["host"], p["port"])])
     try:
         channel = client.get_transport().open_session(timeout=p["connect_timeout"])
         channel.exec_command(p["command"])

@@ -62,11 +62,21 @@ class Guest:
                     "PATH": str(VENV_BIN) + os.pathsep + env.get("PATH", "/usr/bin:/bin")})
         return env
 
-    def play(self, extra_vars: dict) -> tuple[subprocess.CompletedProcess, dict]:
+    def start_play(self, extra_vars: dict) -> subprocess.Popen:
         argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory()),
                 str(REPO / "playbooks" / "memory_test.yml"), "--extra-vars", json.dumps(extra_vars)]
-        proc = subprocess.run(argv, env=self.env(), cwd=str(REPO), capture_output=True, text=True,
-                              timeout=PLAY_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+        return subprocess.Popen(argv, env=self.env(), cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, stdin=subprocess.DEVNULL)
+
+    def play(self, extra_vars: dict, running: subprocess.Popen | None = None) -> tuple[subprocess.CompletedProcess, dict]:
+        """Run the playbook (or wait, bounded, for one started with start_play) and index its tasks."""
+        child = running or self.start_play(extra_vars)
+        try:
+            out, err = child.communicate(timeout=PLAY_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            out, err = child.communicate(timeout=30)
+        proc = subprocess.CompletedProcess(child.args, child.returncode, out, err)
         tasks = {}
         try:
             for play in json.loads(proc.stdout).get("plays", []):
@@ -139,7 +149,7 @@ def test_without_opt_in_no_reboot_and_nothing_changes(grub_guest):
     proc, tasks = grub_guest.play({"memory_test_mode": "offline", "memory_test_bmc": grub_guest.bmc_vars()})
     assert proc.returncode == 0, proc.stdout[-4000:]
     res = result_of(tasks)
-    assert res["result"] == "not_run" and res["secure_boot"] is False
+    assert res["result"] == "not_run" and res["secure_boot"] == "not_applicable"
     assert res["would"][-1] == ("reboot into memtest86+, then power the host back through its controller after 1 "
                                 "pass(es) or the first error")
     assert vm.ssh("cat /proc/sys/kernel/random/boot_id").stdout == boot_id
@@ -200,3 +210,32 @@ def test_memtest_boots_from_grub_is_read_on_the_console_and_the_host_comes_back(
         Path(record, "memtest86plus-grub-boot.serial").write_text(serial)
     assert "Memtest86+ v6.10" in serial and "Pass:" in serial and "Errors:" in serial
     assert vm.ssh("grub-editenv list").stdout.count("next_entry=%s" % SERIAL_ENTRY) == 0
+
+
+def test_without_a_controller_a_person_brings_the_host_back_and_the_result_is_recorded(grub_guest):
+    """No memory_test_bmc: the role reboots into memtest86+, says a person must bring the host back and waits. The
+    test is that person: it watches the serial console until memtest86+ draws its screen, then presses reset (QMP
+    system_reset, what a person does at the machine)."""
+    vm = grub_guest.vm
+    boot_id = vm.ssh("cat /proc/sys/kernel/random/boot_id").stdout.strip()
+    offset = vm.serial_size()
+    running = grub_guest.start_play({"memory_test_mode": "offline", "memory_test_reboot_ok": True,
+                                     "memory_test_return_timeout": 600, "memory_test_manual_result": "passed"})
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and "Pass:" not in vm.serial_since(offset) and running.poll() is None:
+        time.sleep(3)
+    assert "Pass:" in vm.serial_since(offset), "memtest86+ never drew its screen"
+    vm.qmp("system_reset")
+    proc, tasks = grub_guest.play({}, running=running)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    said = [res.get("msg", "") for res in tasks.values()]
+    assert any("a person must read its screen and power-cycle the host" in m for m in said), said
+    res = result_of(tasks)
+    assert res["result"] == "passed" and res["rebooted"] is True and res["returned"] is True, res
+    assert res["reasons"] == ["no controller: result entered by a person (memory_test_manual_result=passed)"], res
+    assert vm.ssh("cat /proc/sys/kernel/random/boot_id").stdout.strip() != boot_id
+    assert vm.ssh("test -e /var/lib/pteguard/memory_test-pending.json", check=False).returncode == 1
+    assert vm.ssh("grub-editenv list").stdout.count("next_entry=%s" % SERIAL_ENTRY) == 0  # spent by GRUB
+    step = [r["ansible_facts"]["pteguard_step_result"] for r in tasks.values()
+            if "pteguard_step_result" in (r.get("ansible_facts") or {})]
+    assert step and step[-1]["outcome"] == "clean", step

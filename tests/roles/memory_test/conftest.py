@@ -9,6 +9,7 @@ memtester really runs there (on the host's RAM, bounded small), but GRUB can onl
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 from pathlib import Path
 
@@ -38,14 +39,18 @@ def pytest_configure(config) -> None:
 
 
 class MemoryTestResult(_hwm.PlayResult):
-    def result(self) -> dict:
-        """The memory_test_result fact, as the last task that set it left it."""
+    def fact(self, name: str):
+        """A fact, as the last task that set it left it (None when none did)."""
         value = None
         for res in self.task_results().values():
             facts = res.get("ansible_facts") or {}
-            if "memory_test_result" in facts:
-                value = facts["memory_test_result"]
+            if name in facts:
+                value = facts[name]
         return value
+
+    def result(self) -> dict:
+        """The memory_test_result fact."""
+        return self.fact("memory_test_result")
 
     def failure_messages(self) -> list[str]:
         return [res.get("msg", "") for res in self.task_results().values() if res.get("failed")]
@@ -70,3 +75,45 @@ def grub_host(lab_host):
                           capture_output=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     return lab_host
+
+
+class FleetResult(MemoryTestResult):
+    """One run over several inventory names for the same container: per-host results and failures."""
+
+    def host_tasks(self, name: str) -> list[dict]:
+        out = []
+        for play in (self.data or {}).get("plays", []):
+            for task in play.get("tasks", []):
+                res = task.get("hosts", {}).get(name)
+                if res is not None:
+                    out.append(dict(res, task=task["task"]["name"]))
+        return out
+
+    def host_fact(self, name: str, fact: str):
+        value = None
+        for res in self.host_tasks(name):
+            value = (res.get("ansible_facts") or {}).get(fact, value)
+        return value
+
+    def host_failures(self, name: str) -> list[str]:
+        return [res.get("msg", "") for res in self.host_tasks(name) if res.get("failed") and not res.get("skipped")]
+
+    def host_stats(self, name: str) -> dict:
+        return (self.data or {}).get("stats", {}).get(name, {})
+
+
+@pytest.fixture
+def run_fleet(ansible_env):
+    """ansible-playbook memory_test.yml over several inventory names for one container, each with its own vars."""
+    def _run(host, hosts: dict[str, dict], check: bool = False) -> FleetResult:
+        base = json.loads(host.inventory.read_text())["all"]["hosts"]["labct"]
+        inventory = host.workdir / "fleet-inventory.json"
+        inventory.write_text(json.dumps({"all": {"hosts": {name: dict(base, **hv) for name, hv in hosts.items()}}}))
+        argv = [str(_hwm.VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK)]
+        if check:
+            argv.append("--check")
+        proc = subprocess.run(argv, env=ansible_env, cwd=str(REPO), capture_output=True, text=True,
+                              timeout=_hwm.PLAYBOOK_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+        return FleetResult(proc, 0.0)
+
+    return _run

@@ -37,8 +37,15 @@ def test_online_check_mode_then_run_then_again(lab_host, run_play):
     assert res["loops_started"] == 1 and res["memtester_rc"] == 0
     # nspawn gives the container no right to mlock: memtester tests unlocked memory and the verdict says so
     assert res["locked"] is False
-    assert res["reasons"] == ["memory was not locked (mlock refused): pages may have been swapped during the test"]
-    assert res["kernel_errors"] == [] and res["addresses"] == []
+    assert res["reasons"][0] == "memory was not locked (mlock refused): pages may have been swapped during the test"
+    # the container's journal has no kernel messages and dmesg is refused to it: the verdict says nobody watched
+    assert res["kernel_log_window"] == "none" and len(res["reasons"]) == 2, res
+    assert res["reasons"][1].startswith("the kernel log could not be read (journal: ")
+    assert res["reasons"][1].endswith("memory errors the kernel reports were not watched")
+    assert res["kernel_errors"] == [] and res["addresses"] == [] and res["stopped_early"] is False
+    step = run.fact("pteguard_step_result")
+    assert step["outcome"] == "clean", step
+    assert step["evidence"][:2] == ["memory_test online (memtester): passed", res["reasons"][0]]
     assert run.stats.get("changed", -1) == 0, run.changed_tasks()
     assert any("memory_test online: passed (8 MiB, 1 loop(s) started)" in m for m in run.messages()), run.messages()
 
@@ -67,7 +74,7 @@ def test_offline_without_opt_in_changes_nothing_and_says_what_it_would_do(grub_h
         assert run.stats.get("changed", -1) == 0, run.changed_tasks()
         res = run.result()
         assert res["result"] == "not_run" and res["entry"] == SERIAL_ENTRY
-        assert res["secure_boot"] is False  # a container has no EFI variables
+        assert res["secure_boot"] == "not_applicable"  # a container has no /sys/firmware/efi
         assert res["would"] == ['grub-reboot "%s" (one-shot next boot)' % SERIAL_ENTRY,
                                 "reboot into memtest86+, then wait for a person to bring the host back"]
         assert any("not run on labct (memory_test_reboot_ok is false)" in m for m in run.messages())
@@ -132,3 +139,42 @@ def test_bad_mode_is_one_clear_error(lab_host, run_play):
     run = run_play(lab_host, extra_vars={"memory_test_mode": "sometimes"})
     assert run.proc.returncode != 0
     assert "memory_test_mode" in run.proc.stdout and "sometimes" in run.proc.stdout
+
+
+def test_offline_result_of_an_earlier_memtest_boot_is_recorded_without_another_reboot(grub_host, run_play):
+    """The note a memtest86+ boot without a controller leaves (the real reboot is tests/lab/test_memtest_boot.py's):
+    synthetic here, with a boot_id that is not this boot's, as after the host came back."""
+    note = '{"boot_id": "00000000-0000-4000-8000-000000000000", "entry": "%s"}' % SERIAL_ENTRY
+    grub_host.sh("mkdir -p /var/lib/pteguard && echo '%s' > /var/lib/pteguard/memory_test-pending.json" % note)
+    before = snapshot(grub_host)
+    waiting = run_play(grub_host, extra_vars={"memory_test_mode": "offline", "memory_test_reboot_ok": True})
+    assert waiting.proc.returncode == 0, waiting.explain()
+    res = waiting.result()
+    assert res["result"] == "unknown" and res["entry"] == SERIAL_ENTRY, res
+    assert res["reasons"][0].startswith("no controller and no result entered: set memory_test_manual_result")
+    assert waiting.fact("pteguard_step_result")["outcome"] == "unknown"
+    assert snapshot(grub_host) == before  # no grub-reboot, no reboot: the note is still there
+
+    entered = run_play(grub_host, extra_vars={"memory_test_mode": "offline", "memory_test_reboot_ok": True,
+                                              "memory_test_manual_result": "failed"})
+    assert entered.proc.returncode == 0, entered.explain()
+    res = entered.result()
+    assert res["result"] == "failed" and res["reasons"] == [
+        "no controller: result entered by a person (memory_test_manual_result=failed)"], res
+    step = entered.fact("pteguard_step_result")
+    assert step["outcome"] == "errors" and step["evidence"][0] == "memory_test offline (memtest86+): failed"
+    assert entered.changed_tasks() == [
+        "pteguard.remediation.memory_test : Memory test | Offline | Forget the pending memtest86+ boot once its "
+        "result is recorded"]
+    assert grub_host.sh("test -e /var/lib/pteguard/memory_test-pending.json", check=False).returncode == 1
+    assert grub_host.sh("grub-editenv /boot/grub/grubenv list", check=False).stdout.find("next_entry") < 0
+
+
+def test_offline_note_from_this_same_boot_is_not_a_result(grub_host, run_play):
+    boot_id = grub_host.sh("cat /proc/sys/kernel/random/boot_id").stdout.strip()
+    grub_host.sh("mkdir -p /var/lib/pteguard && echo '{\"boot_id\": \"%s\", \"entry\": \"x\"}' "
+                 "> /var/lib/pteguard/memory_test-pending.json" % boot_id)
+    offline = {"memory_test_mode": "offline", "memory_test_manual_result": "passed"}
+    run = run_play(grub_host, check=True, extra_vars=offline)
+    assert run.proc.returncode == 0, run.explain()
+    assert run.result()["result"] == "not_run"  # the host never left this boot: nothing to record

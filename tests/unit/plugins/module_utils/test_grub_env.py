@@ -1,4 +1,4 @@
-"""GRUB environment block, /etc/default/grub, grub.cfg entries and Secure Boot parsers, on real files."""
+"""GRUB environment block, /etc/default/grub, grub.cfg entry parsers, on real files."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import os
 import pytest
 
 from ansible_collections.pteguard.remediation.plugins.module_utils.grub_env import (
-    GrubParseError, find_entry, memtest_entries, next_boot, parse_default_grub, parse_grub_cfg, parse_grubenv,
-    parse_mokutil_sb_state, parse_secure_boot_efivar)
+    GrubParseError, find_entry, memtest_entries, next_boot, parse_default_grub, parse_grub_cfg, parse_grubenv)
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "memory_test")
 SERIAL = "Memory test (memtest86+x64.bin, serial console)"
@@ -58,13 +57,3 @@ def test_default_grub_shell_assignments():
     text = 'GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\n# GRUB_DEFAULT=saved\nGRUB_DEFAULT=saved\n'
     values = parse_default_grub(text)
     assert values["GRUB_DEFAULT"] == "saved" and values["GRUB_CMDLINE_LINUX_DEFAULT"] == "quiet"
-
-
-def test_secure_boot_state():
-    assert parse_mokutil_sb_state("SecureBoot enabled\n") is True
-    assert parse_mokutil_sb_state("SecureBoot disabled\nPlatform is in Setup Mode\n") is False
-    assert parse_mokutil_sb_state("EFI variables are not supported on this system\n") is False
-    assert parse_mokutil_sb_state("something else") is None
-    assert parse_secure_boot_efivar(b"\x06\x00\x00\x00\x01") is True
-    assert parse_secure_boot_efivar(b"\x06\x00\x00\x00\x00") is False
-    assert parse_secure_boot_efivar(b"\x06") is None

@@ -96,3 +96,76 @@ def test_size_comes_from_memavailable_with_a_margin():
     tiny = plan_size_mb("MemTotal: 262144 kB\nMemAvailable: 300000 kB\n")
     assert tiny["size_mb"] == 0 and "below the 4 MiB minimum" in tiny["why"]
     assert plan_size_mb("MemTotal: 1 kB\n")["why"].startswith("MemAvailable missing")
+
+
+# --- KernelMemoryWatch: the kernel-log window of an online test, on recorded real kernel logs --------------------
+# memory_error_corrected-edac_sbridge-dmesgT.log: an EDAC/MCE corrected memory read error (grondo/edac-utils#10);
+# pte_corruption-pf_reserved_bit-dmesg-5.7.log: a dmesg without memory errors (both in tests/fixtures/logs with
+# their sources in the .json beside them).
+
+import os as _os  # noqa: E402
+
+from ansible_collections.pteguard.remediation.plugins.module_utils.memtester import (  # noqa: E402
+    KernelMemoryWatch, evidence_line)
+
+from .recorded_host import RecordedHost  # noqa: E402
+
+_LOGS = _os.path.join(_os.path.dirname(__file__), "..", "..", "..", "fixtures", "logs")
+_CURSOR = "s=6f0c2d;i=1a2b;b=9e1;m=3f;t=5e;x=77"
+_CURSOR_ARGV = "journalctl -k -b 0 -n 1 -o json --no-pager -q"
+_READ_ARGV = "journalctl -k -b 0 -o short-iso-precise --no-pager -q -n 500000"
+
+
+def _log(name):
+    with open(_os.path.join(_LOGS, name), "rb") as handle:
+        return handle.read()
+
+
+def test_watch_takes_the_journal_cursor_first_and_reads_only_after_it():
+    cursor_out = (0, '{"__CURSOR": "%s"}\n' % _CURSOR, "")
+    host = RecordedHost(bins=("journalctl",), outputs={
+        _CURSOR_ARGV: cursor_out,
+        _READ_ARGV: (0, _log("pte_corruption-pf_reserved_bit-dmesg-5.7.log"), ""),
+        "journalctl -k -n 1 -o cat --no-pager -q --after-cursor=" + _CURSOR: (0, "x\n", ""),
+        _READ_ARGV + " --after-cursor=" + _CURSOR: (0, _log("memory_error_corrected-edac_sbridge-dmesgT.log"), ""),
+    })
+    watch = KernelMemoryWatch(host)
+    assert watch.start() == "journal cursor" and watch.cursor == _CURSOR
+    found = watch.poll()
+    assert watch.polls == 1 and found, found
+    assert {f["category"] for f in found} <= {"memory_error_corrected", "machine_check_other"}
+    assert any(f["category"] == "memory_error_corrected" for f in found)
+    # every later read is bounded by the cursor taken before the test
+    assert host.calls[-1][-1] == "--after-cursor=" + _CURSOR
+    assert all(f["evidence"] == evidence_line(f) for f in found)
+
+
+def test_watch_counts_dmesg_where_the_journal_has_no_kernel_messages():
+    clean = _log("pte_corruption-pf_reserved_bit-dmesg-5.7.log")
+    outputs = {_CURSOR_ARGV: (0, "", ""), "dmesg": (0, clean, "")}
+    host = RecordedHost(bins=("journalctl", "dmesg"), outputs=outputs)
+    watch = KernelMemoryWatch(host)
+    assert watch.start() == "dmesg count" and watch.baseline == 0
+    assert watch.poll() == []
+    host.outputs["dmesg"] = (0, clean.rstrip(b"\n") + b"\n" + _log("memory_error_corrected-edac_sbridge-dmesgT.log"),
+                             "")
+    found = watch.poll()
+    assert found and found[0]["category"] in ("memory_error_corrected", "machine_check_other")
+    assert watch.polls == 2
+
+
+def test_watch_says_when_nobody_can_read_the_kernel_log():
+    host = RecordedHost(bins=("journalctl", "dmesg"), outputs={
+        _CURSOR_ARGV: (0, "", ""), "dmesg": (1, "", "dmesg: read kernel buffer failed: Operation not permitted")})
+    watch = KernelMemoryWatch(host)
+    assert watch.start() == "none"
+    assert watch.reason.endswith("dmesg: read kernel buffer failed: Operation not permitted): memory errors the "
+                                 "kernel reports were not watched")
+    assert watch.poll() == [] and watch.polls == 0
+
+
+def test_evidence_line_carries_the_machine_check_details():
+    line = evidence_line({"category": "memory_error_corrected", "message": "mce: [Hardware Error]: Machine check "
+                          "events logged", "mce_status": "0x9c00004000010090", "address": "0x12345000", "bank": 7})
+    assert line == ("memory_error_corrected: mce: [Hardware Error]: Machine check events logged (status "
+                    "0x9c00004000010090, address 0x12345000, bank 7)")
