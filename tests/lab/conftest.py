@@ -31,6 +31,15 @@ TIMINGS: dict[str, float] = {}
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: real-kernel lab tests (QEMU guests, nspawn containers; root)")
+    config.addinivalue_line("markers", "lab_last: leaves a shared guest unusable for others (kdump): runs last")
+
+
+def pytest_collection_modifyitems(session, config, items):  # noqa: ARG001
+    """The kdump tests leave fault-mce in its crash kernel; every other file that injects into it runs first,
+    whatever the file names sort to. Stable: the order within each group is kept."""
+    last = [item for item in items if item.get_closest_marker("lab_last")]
+    if last:
+        items[:] = [item for item in items if not item.get_closest_marker("lab_last")] + last
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001

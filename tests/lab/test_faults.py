@@ -242,8 +242,9 @@ def test_pteguard_analyze_reads_the_fatal_machine_check_from_the_console(fault_v
     assert panic and panic[0]["machine_check"] is True
 
 
-# --- kdump (fault-mce, last: the guest reboots into its crash kernel) -------------------------
+# --- kdump (fault-mce, last of the whole lab session: the guest reboots into its crash kernel) -------
 
+@pytest.mark.lab_last
 def test_kdump_sysrq_crash_dump_found_in_crash_kernel(fault_vms, record_time):
     vm = _vm(fault_vms, "fault-mce")
     inj = injectors.kdump_sysrq_crash(vm)
@@ -254,6 +255,7 @@ def test_kdump_sysrq_crash_dump_found_in_crash_kernel(fault_vms, record_time):
     assert "Kernel panic - not syncing: sysrq triggered crash" in inj.kernel_log
 
 
+@pytest.mark.lab_last
 def test_pteguard_diagnose_reads_the_crashed_kernels_log_from_var_crash(fault_vms, lab_workdir):
     """After kdump, the crashed kernel's log lives in the dump; kdump-tools keeps it as /var/crash/<stamp>/dmesg.<stamp>."""
     from lab_support import diagnose
