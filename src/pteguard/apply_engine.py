@@ -8,8 +8,9 @@ limited to the hosts at that step; each host's result is committed before the ne
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pteguard import (
     change_control, exit_codes, host_states, remediation_steps, reproduce_script, run_dirs, run_processes, runner,
@@ -36,6 +37,7 @@ class Run:
     hostvars: dict
     collections: str
     options: dict  # serial, max_fail_percentage, window, forks, step_timeout, connect/host timeouts, host keys
+    stepvars: dict = field(default_factory=dict)  # {host: {step: {var: value}}}: what the plan's diagnosis named
 
 
 def _environment(run):
@@ -141,8 +143,9 @@ def _run_step(run, step, members):
         run.audit.write("start", host=host, step=step.name)
     work_dir = _step_dir(run, step)
     env = _environment(run)
+    inventories = run.inventories + _vars_inventory(run, step, hosts, work_dir)
     try:
-        outcome = runner.run_playbook(step.playbook, hosts, run.inventories, extravars={}, work_dir=work_dir,
+        outcome = runner.run_playbook(step.playbook, hosts, inventories, extravars={}, work_dir=work_dir,
                                       env=env, limit=",".join(hosts), forks=run.options["forks"],
                                       timeout=run.options["step_timeout"])
         recap, results = step_results.read(work_dir)
@@ -157,7 +160,7 @@ def _run_step(run, step, members):
             continue
         if status != "done":
             script = reproduce_script.write(os.path.join(run.run_dir, "reproduce"), "%s-%s.sh" % (
-                _safe(host), step.name), run.run_id, run.change_id, host, step.name, step.playbook, run.inventories,
+                _safe(host), step.name), run.run_id, run.change_id, host, step.name, step.playbook, inventories,
                 {}, env, detail)
             state = status if status in ("unreachable", "timeout") else "failed"
             run.db.finish_step(run.run_id, host, seq, "failed", detail=detail, host_state=state,
@@ -177,6 +180,23 @@ def _run_step(run, step, members):
                                host_detail=host_states.STATES.get(state), then=then)
         run.audit.write("finish", host=host, step=step.name, result=word, message=detail)
     return outcome.get("signal")
+
+
+def _vars_inventory(run, step, hosts, work_dir):
+    """[an inventory file with each host's variables for this step], or [] when the diagnosis named nothing.
+
+    Host variables, not extra vars: one playbook run serves several hosts, each with its own suspect module or
+    device. It is read after the run's own inventories, so its values win over theirs at the same level; the plan
+    left out every variable the inventory sets itself, so a user's own value still wins.
+    """
+    hostvars = {host: (run.stepvars.get(host) or {}).get(step.name) for host in hosts}
+    hostvars = {host: values for host, values in hostvars.items() if values}
+    if not hostvars:
+        return []
+    path = os.path.join(work_dir, "step_vars.yml")  # JSON is YAML: the yaml inventory plugin reads it
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"all": {"hosts": hostvars}}, handle, indent=1, sort_keys=True)
+    return [path]
 
 
 def _step_dir(run, step):

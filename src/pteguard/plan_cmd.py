@@ -67,15 +67,20 @@ def host_entry(row, report, hostvars, collections, requested):
     parts = plan_file.evidence_parts(row, report)
     diagnosis = (report or {}).get("diagnosis") if row["status"] == "ok" else None
     warranted = host_states.warranted_steps(row["status"], diagnosis, requested)
+    findings = ((report or {}).get("kernel_log") or {}).get("findings") if diagnosis else None
     steps = []
     for name, reasons in warranted["steps"]:
         step = remediation_steps.BY_NAME[name]
         missing = remediation_steps.missing_opt_ins(step, hostvars)
         available = remediation_steps.available(step, collections)
+        causes_here = [c for c in (diagnosis or {}).get("causes") or []
+                       if c["cause"] in remediation_steps.causes_for(step)]
         steps.append({
             "step": name, "number": step.number, "playbook": step.playbook, "title": step.title,
             "available": available, "reboots": step.reboots, "writes": step.writes, "loads": step.loads,
             "opt_ins": list(step.opt_ins), "missing_opt_ins": missing, "why": reasons,
+            # what the diagnosis named, passed to the step's role on this host (apply writes it as host vars)
+            "vars": remediation_steps.step_vars(step, causes_here, findings, hostvars),
             "will": ("skip: not available in this version" if not available else
                      "skip: missing opt-in %s" % ", ".join(missing) if missing else "run"),
         })
@@ -88,6 +93,7 @@ def host_entry(row, report, hostvars, collections, requested):
         "steps": steps, "held_back": warranted["held_back"],
         # the opt-ins as the inventory set them when the plan was made (apply checks the inventory is unchanged)
         "opt_in_values": {name: remediation_steps.true_value((hostvars or {}).get(name)) for name in _opt_in_names()},
+        "vars_from_inventory": sorted(set(hostvars or {}) & set(remediation_steps.diagnosis_var_names())),
     }
 
 
@@ -106,7 +112,8 @@ def make_plan(args):
     record, rows = document["run"], document["hosts"]
     try:
         env = runner.run_environment(collections, run_dirs.run_id())
-        hostvars = inventory_vars.host_vars(inventories, env, _opt_in_names())
+        hostvars = inventory_vars.host_vars(inventories, env,
+                                            _opt_in_names() + remediation_steps.diagnosis_var_names())
         reports = {row["host"]: fleet_view.read_json(row["report"]) for row in rows
                    if row["status"] == "ok" and row.get("report")}
         inventory = plan_file.inventory_record(inventories, [row["host"] for row in rows], args.limit)

@@ -11,7 +11,9 @@ Each row says:
   applies);
 - the evidence that sends a host to it is the diagnosis' own table (diagnosis.NEXT_STEPS, by step number):
   `causes_for(step)`;
-- `outcomes`: what the step's result means for the next state (host_states.TRANSITIONS reads it).
+- `outcomes`: what the step's result means for the next state (host_states.TRANSITIONS reads it);
+- `diagnosis_vars`: the role variables the runner fills from the host's diagnosis (variable -> what it takes: a
+  cause subject kind such as `module` or `device`, or `oopses` for the oops findings); step_vars() computes them.
 
 A step reports its result with the fact `pteguard_step_result: {outcome: WORD, evidence: [...]}` (set_fact in its
 role); a step that sets none and finishes counts as outcome `ok`.
@@ -20,6 +22,7 @@ role); a step that sets none and finishes counts as outcome `ok`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from pteguard.parsers.diagnosis import NEXT_STEPS
@@ -36,6 +39,7 @@ class Step:
     writes: bool = False
     loads: bool = False
     outcomes: dict = field(default_factory=dict)
+    diagnosis_vars: dict = field(default_factory=dict)
 
     @property
     def disruptive(self):
@@ -52,7 +56,8 @@ class Step:
 # disk health), then the offline memory test, the kernel update, the controlled reproduction, and monitoring last.
 STEPS = (
     Step("debug", 6, "pteguard.remediation.debug", "symbolize oopses, kdump readiness",
-         outcomes={"symbolized": "next", "ok": "next", "nothing_to_symbolize": "next"}),
+         outcomes={"symbolized": "next", "ok": "next", "nothing_to_symbolize": "next"},
+         diagnosis_vars={"debug_oopses": "oopses"}),
     Step("disk_health", 7, "pteguard.remediation.disk_health", "SMART long self-test and read-only badblocks",
          opt_ins=("disk_health_self_test_ok",), writes=True,
          outcomes={"failing": "replace_disk", "healthy": "next", "ok": "next"}),
@@ -62,10 +67,12 @@ STEPS = (
     Step("kernel_update", 3, "pteguard.remediation.kernel_update", "kernel, driver and microcode update",
          # installing is the runner's opt-in; the role itself reboots only with kernel_update_reboot_ok
          opt_ins=("pteguard_allow_kernel_update",), reboots=True, writes=True,
-         outcomes={"updated": "next", "current": "next", "ok": "next"}),
+         outcomes={"updated": "next", "current": "next", "ok": "next"},
+         diagnosis_vars={"kernel_update_blamed_module": "module"}),
     Step("stress", 5, "pteguard.remediation.stress", "controlled reproduction (read-only I/O and memory load)",
          opt_ins=("stress_ok",), loads=True,
-         outcomes={"reproduced": "next", "not_reproduced": "hw_monitor", "ok": "next"}),
+         outcomes={"reproduced": "next", "not_reproduced": "hw_monitor", "ok": "next"},
+         diagnosis_vars={"stress_target": "device"}),
     Step("hw_monitor", 4, "pteguard.remediation.hw_monitor", "install and enable rasdaemon or mcelog",
          opt_ins=("pteguard_allow_hw_monitor",), writes=True,
          outcomes={"ok": "next"}),
@@ -101,3 +108,47 @@ def true_value(value):
 
 def missing_opt_ins(step, hostvars):
     return [name for name in step.opt_ins if not true_value((hostvars or {}).get(name))]
+
+
+# oops records passed to a step (the symbolizer reads each one whole; the first few are the telling ones)
+MAX_OOPSES = 5
+
+
+def diagnosis_var_names():
+    return sorted({name for step in STEPS for name in step.diagnosis_vars})
+
+
+def _oopses(findings):
+    return [f for f in findings or [] if isinstance(f, dict) and (
+        f.get("category") == "kernel_oops" or "kernel_oops" in (f.get("also_categories") or []))][:MAX_OOPSES]
+
+
+# a device the diagnosis names is passed on only when it is a block device (an ATA link such as ata1, or an NVMe
+# controller without its namespace, is not something a step can read)
+_BLOCK_DEVICE = re.compile(r"^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+|sr\d+|dm-\d+|md\d+)$")
+
+
+def _subject_value(kind, causes):
+    for cause in causes:
+        value = str((cause.get("subject") or {}).get(kind) or "")
+        if kind == "device":
+            value = value[len("/dev/"):] if value.startswith("/dev/") else value
+            if _BLOCK_DEVICE.match(value):
+                return "/dev/" + value
+        elif value:
+            return value
+    return None
+
+
+def step_vars(step, causes, findings, hostvars):
+    """The variables the runner passes to `step` on a host: what its diagnosis named (the subject of the causes that
+    sent it there, its oops records), except a variable the inventory already sets for the host (the user's value
+    wins). `causes`: the diagnosis' causes in rank order; `findings`: the kernel-log findings of its report."""
+    out = {}
+    for name, source in step.diagnosis_vars.items():
+        if name in (hostvars or {}):
+            continue
+        value = _oopses(findings) if source == "oopses" else _subject_value(source, causes)
+        if value:
+            out[name] = value
+    return out
