@@ -13,7 +13,8 @@ Each row says:
   `causes_for(step)`;
 - `outcomes`: what the step's result means for the next state (host_states.TRANSITIONS reads it);
 - `diagnosis_vars`: the role variables the runner fills from the host's diagnosis (variable -> what it takes: a
-  cause subject kind such as `module` or `device`, or `oopses` for the oops findings); step_vars() computes them.
+  cause subject kind such as `module` or `device`, `oopses` for the oops findings, `device_findings` for the findings
+  that name a device); step_vars() computes them.
 
 A step reports its result with the fact `pteguard_step_result: {outcome: WORD, evidence: [...]}` (set_fact in its
 role); a step that sets none and finishes counts as outcome `ok`.
@@ -72,7 +73,7 @@ STEPS = (
     Step("stress", 5, "pteguard.remediation.stress", "controlled reproduction (read-only I/O and memory load)",
          opt_ins=("stress_ok",), loads=True,
          outcomes={"reproduced": "next", "not_reproduced": "hw_monitor", "ok": "next"},
-         diagnosis_vars={"stress_target": "device"}),
+         diagnosis_vars={"stress_target": "device", "stress_findings": "device_findings"}),
     Step("hw_monitor", 4, "pteguard.remediation.hw_monitor", "install and enable rasdaemon or mcelog",
          opt_ins=("pteguard_allow_hw_monitor",), writes=True,
          outcomes={"ok": "next"}),
@@ -112,6 +113,7 @@ def missing_opt_ins(step, hostvars):
 
 # oops records passed to a step (the symbolizer reads each one whole; the first few are the telling ones)
 MAX_OOPSES = 5
+MAX_FINDINGS = 20
 
 
 def diagnosis_var_names():
@@ -126,6 +128,10 @@ def _oopses(findings):
 # a device the diagnosis names is passed on only when it is a block device (an ATA link such as ata1, or an NVMe
 # controller without its namespace, is not something a step can read)
 _BLOCK_DEVICE = re.compile(r"^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+|sr\d+|dm-\d+|md\d+)$")
+
+
+def _device_findings(findings):
+    return [f for f in findings or [] if isinstance(f, dict) and f.get("device")][:MAX_FINDINGS]
 
 
 def _subject_value(kind, causes):
@@ -148,7 +154,12 @@ def step_vars(step, causes, findings, hostvars):
     for name, source in step.diagnosis_vars.items():
         if name in (hostvars or {}):
             continue
-        value = _oopses(findings) if source == "oopses" else _subject_value(source, causes)
+        if source == "oopses":
+            value = _oopses(findings)
+        elif source == "device_findings":
+            value = _device_findings(findings)
+        else:
+            value = _subject_value(source, causes)
         if value:
             out[name] = value
     return out

@@ -38,12 +38,14 @@ def test_the_oops_records_go_to_the_symbolizer():
 
 
 def test_the_suspect_disk_goes_to_the_stress_step_as_a_block_device():
-    assert _vars("block_io_error-blk_update_request-suppressed-kernlog.log", "stress") == {"stress_target": "/dev/sdb"}
+    passed = _vars("block_io_error-blk_update_request-suppressed-kernlog.log", "stress")
+    assert passed["stress_target"] == "/dev/sdb"
+    assert passed["stress_findings"] and {f["device"] for f in passed["stress_findings"]} == {"sdb"}
 
 
 def test_an_ata_link_is_no_stress_target():
-    # the diagnosis names the link (ata1); a step cannot read a link, so nothing is passed
-    assert _vars("storage_device_error-ata_badcrc_bus_error-3.0-arm.log", "stress") == {}
+    # the diagnosis names the link (ata1); a step cannot read a link, so no target is passed (the findings are)
+    assert "stress_target" not in _vars("storage_device_error-ata_badcrc_bus_error-3.0-arm.log", "stress")
 
 
 def test_the_inventory_value_wins():
