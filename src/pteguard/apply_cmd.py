@@ -176,7 +176,8 @@ def _start(command, args, plan, options, change_id):
 
 def _execute(db, audit, run_id, run_dir, plan, stored, change_id):
     hostvars = {host["host"]: host.get("opt_in_values") or {} for host in plan["hosts"]}
-    stepvars = {host["host"]: {step["step"]: step.get("vars") or {} for step in host["steps"]} for host in plan["hosts"]}
+    stepvars = {host["host"]: {step["step"]: step.get("vars") or {} for step in host["steps"]}
+                for host in plan["hosts"]}
     run = apply_engine.Run(db=db, audit=audit, run_id=run_id, run_dir=run_dir, change_id=change_id,
                            inventories=stored["inventories"], hostvars=hostvars, collections=stored["collections"],
                            options=stored, stepvars=stepvars)

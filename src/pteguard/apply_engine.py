@@ -18,7 +18,7 @@ from pteguard import (
 )
 
 # host state -> exit code (the most serious wins, as for every command)
-STATE_CODES = {"failed": exit_codes.ERROR, "unreachable": exit_codes.ERROR, "timeout": exit_codes.TIMEOUT,
+STATE_CODES = {"failed": exit_codes.ERROR, "unreachable": exit_codes.ERROR, "lost": exit_codes.ERROR, "timeout": exit_codes.TIMEOUT,
                "interrupted": exit_codes.TIMEOUT, "skipped": exit_codes.INCOMPLETE,
                "waiting_for_window": exit_codes.INCOMPLETE, "stopped": exit_codes.INCOMPLETE,
                "not_evaluated": exit_codes.INCOMPLETE, "planned": exit_codes.INCOMPLETE,
@@ -68,7 +68,7 @@ def execute(run):
         if signal_number is not None:
             run.db.set_run(run.run_id, "interrupted")
             return 128 + signal_number, signal_number
-        failed = [h for h in wave if _state(run, h) in ("failed", "unreachable", "timeout")]
+        failed = [h for h in wave if _state(run, h) in ("failed", "unreachable", "lost", "timeout")]
         if failed and 100.0 * len(failed) / len(wave) > run.options["max_fail_percentage"]:
             stopped_at = number
             run.audit.write("wave_stopped", result="stopped", message="wave %d: %d of %d hosts failed (%s)" % (
@@ -162,7 +162,7 @@ def _run_step(run, step, members):
             script = reproduce_script.write(os.path.join(run.run_dir, "reproduce"), "%s-%s.sh" % (
                 _safe(host), step.name), run.run_id, run.change_id, host, step.name, step.playbook, inventories,
                 {}, env, detail)
-            state = status if status in ("unreachable", "timeout") else "failed"
+            state = status if status in ("unreachable", "lost", "timeout") else "failed"
             run.db.finish_step(run.run_id, host, seq, "failed", detail=detail, host_state=state,
                                host_detail="%s: %s (reproduce: %s)" % (step.name, detail, script), then=[])
             run.audit.write("finish", host=host, step=step.name, result=status, message="%s; reproduce: %s" % (

@@ -20,6 +20,10 @@ TERMINAL = {
     "monitoring": "nothing more points at a cause: hardware-error monitoring keeps watching",
     "done": "every step the evidence warranted ran",
     "failed": "a step failed on the host: see its reproduce script and the audit log",
+    "unreachable": "the host could not be reached for its next step",
+    "lost": "the host answered during a step, then stopped answering and did not come back (it went down, e.g. a "
+            "reboot it never returned from)",
+    "timeout": "a step on the host hit its time limit",
     "stopped": "not run: an earlier wave failed beyond --max-fail-percentage",
 }
 

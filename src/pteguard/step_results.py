@@ -23,11 +23,34 @@ def _events(work_dir):
             continue
 
 
+_REBOOT_ACTIONS = ("ansible.builtin.reboot", "reboot", "ansible.legacy.reboot")
+# actions that run on the controller only: their results say nothing about whether the host answered
+_CONTROLLER_ACTIONS = {prefix + name for prefix in ("", "ansible.builtin.", "ansible.legacy.") for name in (
+    "set_fact", "debug", "assert", "fail", "meta", "include_tasks", "import_tasks", "include_role", "import_role",
+    "include_vars", "add_host", "group_by", "set_stats", "pause", "validate_argument_spec")}
+
+
+def answered(event):
+    """The host of this event ran a task on the host itself and it came back (not a controller-side action)."""
+    data = event.get("event_data") or {}
+    return event.get("event") == "runner_on_ok" and bool(data.get("host")) and \
+        data.get("task_action") not in _CONTROLLER_ACTIONS and \
+        not (data.get("res") or {}).get("_ansible_delegated_vars")
+
+
 def read(work_dir):
-    """({host: 'ok'|'failed'|'unreachable'} from the play recap, {host: step result}) of one step run."""
-    recap, results = {}, {}
+    """({host: 'ok'|'failed'|'unreachable'|'lost'} from the play recap, {host: step result}) of one step run.
+
+    'lost': the host answered tasks of this step, then stopped answering (unreachable), or a reboot waited for it in
+    vain; what a host that went down (rebooting) and never came back looks like from the controller.
+    """
+    recap, results, reached, reboot_timeouts = {}, {}, set(), set()
     for event in _events(work_dir):
         kind, data = event.get("event"), event.get("event_data") or {}
+        if answered(event):
+            reached.add(data["host"])
+        if kind == "runner_on_failed" and data.get("task_action") in _REBOOT_ACTIONS and data.get("host"):
+            reboot_timeouts.add(data["host"])
         if kind == "playbook_on_stats":
             for host in set(data.get("ok") or {}) | set(data.get("skipped") or {}) | set(data.get("changed") or {}):
                 recap.setdefault(host, "ok")
@@ -39,13 +62,19 @@ def read(work_dir):
             fact = ((data.get("res") or {}).get("ansible_facts") or {}).get(RESULT_FACT)
             if isinstance(fact, dict) and data.get("host"):
                 results[data["host"]] = fact
+    for host, state in recap.items():
+        if (state == "unreachable" and host in reached) or (state == "failed" and host in reboot_timeouts):
+            recap[host] = "lost"
     return recap, results
 
 
 def host_result(host, outcome, recap, results):
-    """(status, outcome word, detail) of `host` after one step run: status done, failed, unreachable, timeout or
-    interrupted."""
+    """(status, outcome word, detail) of `host` after one step run: status done, failed, unreachable, lost, timeout
+    or interrupted."""
     entry = outcome["hosts"].get(host) or {}
+    if recap.get(host) == "lost":
+        return "lost", None, "stopped answering during the step and did not come back (went down or rebooted): %s" \
+            % (entry.get("message") or "no message")
     if "task" in entry:  # a task failed or the host was unreachable (runner's event handler saw it)
         return entry["status"], None, entry.get("message")
     if outcome.get("signal") is not None or outcome.get("status") == "canceled":
