@@ -36,10 +36,11 @@ MEM, PT, CLEAN = "lab-fault-mce", "lab-fault-pt", "lab-fault-disk"
 # a checksum of what a step could change on a guest: its configuration and its packages
 STATE = ("find /etc -xdev \\( -type f -o -type l \\) -print0 | sort -z | xargs -0 sha256sum 2>&1 | sha256sum; "
          "dpkg-query -W | sha256sum; cat /proc/sys/kernel/random/boot_id")
-# role settings (not opt-ins): memtester online and small; no package-list refresh (the guests have no network);
+# role settings (not opt-ins): memtester online and small (the 768 MB guest has ~440 MiB available: the
+# default margin of 256 MiB off half of it leaves nothing); no package-list refresh (the guests have no network);
 # the module's .ko with its debug info where the image keeps it
-ROLE_VARS = {"memory_test_mode": "online", "memory_test_size_mb": 16, "memory_test_loops": 1,
-             "kernel_update_refresh_cache": False, "debug_symbol_dirs": [os.path.dirname(injectors.MODULE_PATH)]}
+ROLE_VARS = {"memory_test_mode": "online", "memory_test_size_mb": 16, "memory_test_margin_mb": 64,
+             "memory_test_loops": 1, "kernel_update_refresh_cache": False, "debug_symbol_dirs": [os.path.dirname(injectors.MODULE_PATH)]}
 OPT_INS = {MEM: {"memory_test_reboot_ok": True}, PT: {"pteguard_allow_kernel_update": True}}
 
 
