@@ -40,7 +40,8 @@ STATE = ("find /etc -xdev \\( -type f -o -type l \\) -print0 | sort -z | xargs -
 # default margin of 256 MiB off half of it leaves nothing); no package-list refresh (the guests have no network);
 # the module's .ko with its debug info where the image keeps it
 ROLE_VARS = {"memory_test_mode": "online", "memory_test_size_mb": 16, "memory_test_margin_mb": 64,
-             "memory_test_loops": 1, "kernel_update_refresh_cache": False, "debug_symbol_dirs": [os.path.dirname(injectors.MODULE_PATH)]}
+             "memory_test_loops": 1, "kernel_update_refresh_cache": False,
+             "debug_symbol_dirs": [os.path.dirname(injectors.MODULE_PATH)]}
 OPT_INS = {MEM: {"memory_test_reboot_ok": True}, PT: {"pteguard_allow_kernel_update": True}}
 
 
