@@ -18,8 +18,8 @@ from pteguard import (
 )
 
 # host state -> exit code (the most serious wins, as for every command)
-STATE_CODES = {"failed": exit_codes.ERROR, "unreachable": exit_codes.ERROR, "lost": exit_codes.ERROR, "timeout": exit_codes.TIMEOUT,
-               "interrupted": exit_codes.TIMEOUT, "skipped": exit_codes.INCOMPLETE,
+STATE_CODES = {"failed": exit_codes.ERROR, "unreachable": exit_codes.ERROR, "lost": exit_codes.ERROR,
+               "timeout": exit_codes.TIMEOUT, "interrupted": exit_codes.TIMEOUT, "skipped": exit_codes.INCOMPLETE,
                "waiting_for_window": exit_codes.INCOMPLETE, "stopped": exit_codes.INCOMPLETE,
                "not_evaluated": exit_codes.INCOMPLETE, "planned": exit_codes.INCOMPLETE,
                "replace_dimm": exit_codes.FINDINGS, "replace_disk": exit_codes.FINDINGS}
