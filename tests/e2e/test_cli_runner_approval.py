@@ -12,7 +12,9 @@ import subprocess
 import time
 
 from e2e_support import explain, tool, write_inventory
-from test_cli_runner import CLEAN_LOG, _audit, _fixture_copy, _host, _plan, _runs, _state, watched  # noqa: F401
+from test_cli_runner import CLEAN_LOG, _audit, _fixture_copy, _host, _plan, _runs, _state
+# the fixture that checks nothing hw_monitor could write changed (pytest finds it by this name)
+from test_cli_runner import watched  # noqa: F401 # pylint: disable=unused-import
 
 PROMPT = b"Change ID to approve this plan (empty cancels): "
 DEADLINE = 300  # seconds for apply to re-diagnose, ask, and finish
