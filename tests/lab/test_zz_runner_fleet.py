@@ -60,9 +60,6 @@ def _inventory(path, vms, opt_ins):
     inv = inventory({"vms": [vm.to_dict() for vm in vms], "containers": []})
     for name, values in inv["all"]["children"]["lab_vms"]["hosts"].items():
         values.update(ROLE_VARS)
-        # the debug role templates delegate_to before its `when` (ansible-core 2.21): an empty debug_symbolize_on
-        # fails the host; the host itself holds its module's debug info, so it symbolizes "on" itself
-        values["debug_symbolize_on"] = name
         if opt_ins:
             values.update(OPT_INS.get(name, {}))
     path.write_text(json.dumps(inv, indent=1))
