@@ -80,7 +80,7 @@ def host_entry(row, report, hostvars, collections, requested):
             "available": available, "reboots": step.reboots, "writes": step.writes, "loads": step.loads,
             "opt_ins": list(step.opt_ins), "missing_opt_ins": missing, "why": reasons,
             # what the diagnosis named, passed to the step's role on this host (apply writes it as host vars)
-            "vars": remediation_steps.step_vars(step, causes_here, findings, hostvars),
+            "vars": remediation_steps.step_vars(step, causes_here, findings, hostvars, row.get("report")),
             "will": ("skip: not available in this version" if not available else
                      "skip: missing opt-in %s" % ", ".join(missing) if missing else "run"),
         })

@@ -58,7 +58,7 @@ class Step:
 STEPS = (
     Step("debug", 6, "pteguard.remediation.debug", "symbolize oopses, kdump readiness",
          outcomes={"symbolized": "next", "ok": "next", "nothing_to_symbolize": "next"},
-         diagnosis_vars={"debug_oopses": "oopses"}),
+         diagnosis_vars={"debug_oopses": "oopses", "debug_report_dir": "report_dir"}),
     Step("disk_health", 7, "pteguard.remediation.disk_health", "SMART long self-test and read-only badblocks",
          opt_ins=("disk_health_self_test_ok",), writes=True,
          outcomes={"failing": "replace_disk", "healthy": "next", "ok": "next"}),
@@ -73,7 +73,8 @@ STEPS = (
     Step("stress", 5, "pteguard.remediation.stress", "controlled reproduction (read-only I/O and memory load)",
          opt_ins=("stress_ok",), loads=True,
          outcomes={"reproduced": "next", "not_reproduced": "hw_monitor", "ok": "next"},
-         diagnosis_vars={"stress_target": "device", "stress_findings": "device_findings"}),
+         diagnosis_vars={"stress_target": "device", "stress_findings": "device_findings",
+                         "stress_report_dir": "report_dir"}),
     Step("hw_monitor", 4, "pteguard.remediation.hw_monitor", "install and enable rasdaemon or mcelog",
          opt_ins=("pteguard_allow_hw_monitor",), writes=True,
          outcomes={"ok": "next"}),
@@ -146,15 +147,18 @@ def _subject_value(kind, causes):
     return None
 
 
-def step_vars(step, causes, findings, hostvars):
+def step_vars(step, causes, findings, hostvars, report=None):
     """The variables the runner passes to `step` on a host: what its diagnosis named (the subject of the causes that
     sent it there, its oops records), except a variable the inventory already sets for the host (the user's value
-    wins). `causes`: the diagnosis' causes in rank order; `findings`: the kernel-log findings of its report."""
+    wins). `causes`: the diagnosis' causes in rank order; `findings`: the kernel-log findings of its report;
+    `report`: the path of that report, whose folder the step adds its result to (report_section)."""
     out = {}
     for name, source in step.diagnosis_vars.items():
         if name in (hostvars or {}):
             continue
-        if source == "oopses":
+        if source == "report_dir":
+            value = os.path.dirname(os.path.abspath(report)) if report else None
+        elif source == "oopses":
             value = _oopses(findings)
         elif source == "device_findings":
             value = _device_findings(findings)

@@ -48,6 +48,21 @@ def test_an_ata_link_is_no_stress_target():
     assert "stress_target" not in _vars("storage_device_error-ata_badcrc_bus_error-3.0-arm.log", "stress")
 
 
+def test_the_steps_that_report_get_the_folder_of_the_plans_report():
+    name = "block_io_error-blk_update_request-suppressed-kernlog.log"
+    diagnosis = diagnosis_of(name)
+    findings = analyze_sources([os.path.join(LOGS, name)])["sources"][0]["findings"]
+    report = os.path.join("reports", "20261130T080000Z", "web1.json")
+    for step, var in (("stress", "stress_report_dir"), ("debug", "debug_report_dir")):
+        row = remediation_steps.BY_NAME[step]
+        passed = remediation_steps.step_vars(row, diagnosis["causes"], findings, {}, report)
+        assert passed[var] == os.path.abspath(os.path.dirname(report))
+        # no report (the host was not read): nothing to add a result to, so nothing is passed
+        assert var not in remediation_steps.step_vars(row, diagnosis["causes"], findings, {}, None)
+    assert "stress_report_dir" not in remediation_steps.step_vars(
+        remediation_steps.BY_NAME["stress"], diagnosis["causes"], findings, {"stress_report_dir": "/srv/r"}, report)
+
+
 def test_the_inventory_value_wins():
     assert _vars("kernel_oops-null_deref-dmesgT-5.10-i40e.log", "kernel_update",
                  {"kernel_update_blamed_module": "ixgbe"}) == {}
