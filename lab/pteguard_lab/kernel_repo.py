@@ -66,9 +66,8 @@ def newer_kernel_repo(image_kernel: str) -> KernelRepo:
         if not (repo.path / "Packages").is_file():
             tmp = repo.path.with_name(repo.path.name + ".tmp")
             tmp.mkdir(parents=True, exist_ok=True)
-            _run_in(tmp, ["apt-get", "download", "%s=%s" % (METAPACKAGE, version), "%s=%s" % (abi, version)],
-                    DOWNLOAD_TIMEOUT)
-            (tmp / "Packages").write_text(_run_in(tmp, ["dpkg-scanpackages", "--multiversion", "."], 300))
+            download(tmp, ["%s=%s" % (METAPACKAGE, version), "%s=%s" % (abi, version)])
+            scan_packages(tmp)
             tmp.rename(repo.path)
     if len(repo.debs()) != 2:
         raise LabError("%s should hold the metapackage and %s, found %s" % (repo.path, abi, repo.debs()))
@@ -90,12 +89,30 @@ def _run_in(cwd: Path, argv: list[str], timeout: float) -> str:
 
 def push_repo(vm, repo: KernelRepo, timeout: float = 600.0) -> None:
     """Copy the repository into the guest and make it the guest's only apt source."""
-    vm.ssh("rm -rf %s && mkdir -p %s" % (GUEST_REPO, GUEST_REPO), timeout=60)
-    for path in repo.debs() + [repo.path / "Packages"]:
+    push_apt_repo(vm, repo.debs() + [repo.path / "Packages"], timeout)
+
+
+def push_apt_repo(guest, files: list[Path], timeout: float = 600.0) -> None:
+    """Copy a flat repository's files (debs and their Packages index) into a VM or container (anything with
+    ssh/ssh_argv) and make it that guest's only apt source: the usual mirror entry is moved aside, since a lab
+    guest must not reach beyond loopback."""
+    guest.ssh("rm -rf %s && mkdir -p %s" % (GUEST_REPO, GUEST_REPO), timeout=60)
+    for path in files:
         with open(path, "rb") as fh:
-            proc = subprocess.run(vm.ssh_argv("cat > %s/%s" % (GUEST_REPO, path.name)), stdin=fh,
+            proc = subprocess.run(guest.ssh_argv("cat > %s/%s" % (GUEST_REPO, path.name)), stdin=fh,
                                   capture_output=True, timeout=timeout, check=False)
         if proc.returncode != 0:
-            raise LabError("copying %s into %s failed: %s" % (path.name, vm.name, proc.stderr[-500:]))
-    vm.ssh("mkdir -p /etc/apt/pteguard-saved && (mv /etc/apt/sources.list /etc/apt/pteguard-saved/ 2>/dev/null; "
-           "true) && printf '%s' > /etc/apt/sources.list.d/pteguard-kernel.list" % GUEST_SOURCES, timeout=60)
+            raise LabError("copying %s into %s failed: %s" % (path.name, guest.name, proc.stderr[-500:]))
+    guest.ssh("mkdir -p /etc/apt/pteguard-saved && (mv /etc/apt/sources.list /etc/apt/pteguard-saved/ 2>/dev/null; "
+              "true) && printf '%s' > /etc/apt/sources.list.d/pteguard-kernel.list" % GUEST_SOURCES, timeout=60)
+
+
+def scan_packages(directory: Path) -> None:
+    """Write directory/Packages for the debs in it (dpkg-scanpackages, every version kept)."""
+    (directory / "Packages").write_text(_run_in(directory, ["dpkg-scanpackages", "--multiversion", "."], 300))
+
+
+def download(directory: Path, specs: list[str]) -> None:
+    """apt-get download the packages (NAME or NAME=VERSION) into directory, with the host's own apt sources."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _run_in(directory, ["apt-get", "download"] + specs, DOWNLOAD_TIMEOUT)
