@@ -83,7 +83,7 @@ def test_a_wave_stops_at_its_failure_limit_and_leaves_the_later_hosts_untouched(
     hosts[1].add_dkms_module("pteguard_broken", broken=True)  # ku2 fails: its module does not build
     before = [h.state() for h in hosts]
     proc, data = run_fleet(inventory, {"kernel_update_serial": 1, "kernel_update_max_fail_percentage": 0,
-                                                    "kernel_update_reboot_ok": False})
+                                       "kernel_update_reboot_ok": False})
     assert proc.returncode != 0, proc.stdout[-4000:]
     stats = data["stats"]
     assert stats["ku1"]["failures"] == 0 and stats["ku2"]["failures"] == 1, stats
