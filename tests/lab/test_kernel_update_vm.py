@@ -216,9 +216,7 @@ def test_a_new_boot_that_logs_kernel_errors_falls_back_to_the_previous_kernel_on
     after = kguest.boot_state()
     assert after["release"] == kguest.old and after["boot_id"] != before["boot_id"]
     # one-shot: the next_entry grub-reboot wrote was spent by that boot; the default is still the newest kernel
-    assert "next_entry=\n" in after["grub"] + "\n" or "next_entry" not in after["grub"], after["grub"]
-    # the medium errors really came from the new kernel's boot (the previous boot's journal)
-    assert "critical medium error" in kguest.sh("journalctl -k -b -1 --no-pager | grep -m1 'critical medium error'")
+    assert "next_entry=%s" % kguest.grub_entry(kguest.old) not in after["grub"], after["grub"]
 
 
 def test_a_host_that_does_not_come_back_in_time_is_reported_so(kguest):
