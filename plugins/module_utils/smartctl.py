@@ -196,6 +196,8 @@ def _empty_report():
         "nvme_critical_warning_flags": [],
         "self_tests": [],
         "self_test_errors": 0,
+        "self_test_in_progress": None,
+        "self_test_remaining_percent": None,
         "error_log_count": None,
         "messages": [],
         "verdict": None,
@@ -361,9 +363,29 @@ def _parse_json_doc(doc) -> dict:
         sst = doc.get("scsi_self_test_%d" % idx)
     if isinstance(doc.get("scsi_self_test_0"), dict):
         r["self_test_errors"] = sum(1 for t in r["self_tests"] if t["passed"] is False)
+    _take_self_test_progress(r, doc)
     if not r["protocol"] and ("scsi_grown_defect_list" in doc or ecl):
         r["protocol"] = "SCSI"
     return r
+
+
+def _take_self_test_progress(r, doc):
+    """Whether a self-test is running now (None when the output does not say): ATA's self-test execution status
+    (high nibble 15 = in progress, ATA8-ACS), NVMe's current self-test operation (0 = none), or SCSI's newest
+    self-test log entry with result 15 (SPC: in progress)."""
+    status = ((doc.get("ata_smart_data") or {}).get("self_test") or {}).get("status")
+    nst = doc.get("nvme_self_test_log")
+    if isinstance(status, dict) and _int(status.get("value")) is not None:
+        r["self_test_in_progress"] = _int(status.get("value")) >> 4 == 15
+        if r["self_test_in_progress"]:
+            r["self_test_remaining_percent"] = _int(status.get("remaining_percent"))
+    elif isinstance(nst, dict) and isinstance(nst.get("current_self_test_operation"), dict):
+        r["self_test_in_progress"] = _int(nst["current_self_test_operation"].get("value")) not in (0, None)
+        if r["self_test_in_progress"]:
+            done = _int(nst.get("current_self_test_completion_percent"))
+            r["self_test_remaining_percent"] = None if done is None else 100 - done
+    elif isinstance(doc.get("scsi_self_test_0"), dict):
+        r["self_test_in_progress"] = _int((doc["scsi_self_test_0"].get("result") or {}).get("value")) == 15
 
 
 def _take_ata_attribute(r, attr):

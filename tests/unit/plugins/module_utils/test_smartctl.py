@@ -181,3 +181,25 @@ def test_truncated_real_json_raises_clear_error():
     text = _load("012")
     with pytest.raises(SmartctlParseError, match="truncated"):
         parse_smartctl(text[: len(text) // 2])
+
+
+def test_self_test_progress_ata_nvme_scsi():
+    """Real ATA status from fixture 102 (no test running); the running cases are SYNTHETIC edits of the same keys
+    (smartctl's JSON names: ata_smart_data.self_test.status, nvme_self_test_log.current_self_test_*,
+    scsi_self_test_0.result; values per ATA8-ACS / NVMe / SPC: 15 = in progress)."""
+    doc = json.loads(_load("102"))
+    assert parse_smartctl(json.dumps(doc))["self_test_in_progress"] is False
+    doc["ata_smart_data"]["self_test"]["status"] = {"value": 249, "string": "in progress, 90% remaining",
+                                                    "remaining_percent": 90}
+    report = parse_smartctl(json.dumps(doc))
+    assert report["self_test_in_progress"] is True and report["self_test_remaining_percent"] == 90
+    nvme = {"device": {"name": "/dev/nvme0", "protocol": "NVMe"},
+            "nvme_self_test_log": {"current_self_test_operation": {"value": 2, "string": "Extended self-test"},
+                                   "current_self_test_completion_percent": 30}}
+    report = parse_smartctl(json.dumps(nvme))
+    assert report["self_test_in_progress"] is True and report["self_test_remaining_percent"] == 70
+    scsi = {"device": {"name": "/dev/sda", "protocol": "SCSI"},
+            "scsi_self_test_0": {"code": {"value": 2, "string": "Background long"},
+                                 "result": {"value": 15, "string": "Self test in progress ..."}}}
+    assert parse_smartctl(json.dumps(scsi))["self_test_in_progress"] is True
+    assert parse_smartctl(json.dumps({"device": {"name": "/dev/sdb"}}))["self_test_in_progress"] is None
