@@ -4,8 +4,8 @@ through real ansible-playbook.
 1. scsi_debug with medium errors at sectors 2048-2055 (opts=2), opted in: the read-only badblocks -sv scan reports
    the bad blocks (4 KiB blocks 256-257) and the outcome is failing; the disk's checksum is unchanged;
 2. a clean scsi_debug disk, opted in: healthy, the scan read every block it was bounded to, checksum unchanged;
-   a second run changes nothing;
-3. the same disk without the opt-in: SMART only, no scan.
+   scsi_debug takes the self-test command but keeps no self-test log, so its result is "no result";
+3. the same disk without the opt-in: SMART only, no scan; a second such run changes nothing.
 smartctl answers on scsi_debug (its SMART status is read); what its self-test gives is kept with the result.
 The guest's own badblocks output on the bad disk is kept ($PTEGUARD_LAB_ARTIFACTS) and parsed with the module's parser.
 """
@@ -66,6 +66,7 @@ def disk_play(disk_vm, tmp_path_factory):
                      "always": [{"name": "Disk health | keep the fact", "delegate_to": "localhost", "become": False,
                                  "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}",
                                           "ansible_connection": "local"},
+                                 "changed_when": False,
                                  "ansible.builtin.copy": {
                                      "content": "{{ {'result': disk_health_result | default(none),"
                                                 " 'step': pteguard_step_result | default(none)} | to_json }}",
@@ -83,7 +84,9 @@ def disk_play(disk_vm, tmp_path_factory):
 
 
 def _sha256(vm, dev):
-    return vm.ssh("sha256sum /dev/%s" % dev, timeout=120).stdout.split()[0]
+    # conv=noerror,sync: an unreadable block reads as zeros, so a disk with medium errors has a checksum too
+    return vm.ssh("set -o pipefail; dd if=/dev/%s bs=4096 iflag=direct conv=noerror,sync status=none | sha256sum"
+                  % dev, timeout=300).stdout.split()[0]
 
 
 def _keep(name, text):
@@ -97,6 +100,7 @@ def _keep(name, text):
 def test_badblocks_on_medium_errors_reports_the_bad_blocks_and_failing(disk_vm, disk_play):
     injectors.unload_scsi_debug(disk_vm)
     dev = injectors.load_scsi_debug(disk_vm, MEDIUM)
+    before = _sha256(disk_vm, dev)
     facts, _recap = disk_play("medium", dict(OPT_IN, disk_health_devices=["/dev/" + dev]))
     result, step = facts["result"], facts["step"]
     _keep("disk-health-medium.json", json.dumps(result, indent=1))
@@ -106,17 +110,17 @@ def test_badblocks_on_medium_errors_reports_the_bad_blocks_and_failing(disk_vm, 
     bb = disk["badblocks"]
     assert bb["ran"] and bb["completed"] and "-sv" in bb["command"] and "-n" not in bb["command"]
     assert "-w" not in bb["command"]
-    # sectors 2048-2055 are 4 KiB blocks 256 and 257
-    assert bb["bad_blocks"] == [256, 257] and bb["bad_block_count"] == 2, bb
-    assert any("badblocks found bad blocks" in line or "2 bad (first: 256)" in line for line in step["evidence"])
+    # sectors 2048-2055 are 4 KiB block 256
+    assert bb["bad_blocks"] == [256] and bb["bad_block_count"] == 1, bb
+    assert any("1 bad (first: 256)" in line for line in step["evidence"]), step
+    assert result["message"] == "/dev/%s: badblocks found bad blocks" % dev
 
     # the guest's own badblocks on the same disk (read-only), kept as a fixture and parsed with the module's parser
-    before = _sha256(disk_vm, dev)
     proc = disk_vm.ssh("LC_ALL=C badblocks -sv -b 4096 /dev/%s 1023 0" % dev, check=False, timeout=300)
     _keep("badblocks-scsi-debug-medium.stdout", proc.stdout)
     _keep("badblocks-scsi-debug-medium.stderr", proc.stderr)
     bad, summary = parse_badblocks(proc.stdout, proc.stderr)
-    assert bad == [256, 257] and summary["bad_blocks"] == 2, proc.stdout + proc.stderr
+    assert bad == [256] and summary["bad_blocks"] == 1, proc.stdout + proc.stderr
     assert _sha256(disk_vm, dev) == before
 
 
@@ -132,10 +136,14 @@ def test_a_clean_disk_is_healthy_unchanged_and_a_second_run_changes_nothing(disk
     assert disk["badblocks"]["completed"] and disk["badblocks"]["bad_block_count"] == 0
     # 64 MiB in 4 KiB blocks, all of it within the 16384-block bound
     assert disk["badblocks"]["blocks_checked"] == 16384
-    assert disk["self_test"]["status"] in ("passed", "no_result", "not_supported"), disk["self_test"]
+    # scsi_debug accepts SEND DIAGNOSTIC but keeps no self-test log page: started, no result to read
+    assert disk["self_test"]["status"] == "no_result", disk["self_test"]
+    assert "self-test no result (the drive keeps no self-test log)" in disk["evidence"]
     assert _sha256(disk_vm, dev) == before
     # without the opt-in: SMART only
     facts, recap = disk_play("smart-only", {"disk_health_devices": [dev]})
     (disk,) = facts["result"]["disks"]
     assert disk["badblocks"] is None and disk["self_test"]["status"] == "not_opted_in"
     assert facts["step"]["outcome"] == "healthy" and "changed=0" in recap, recap
+    facts_again, recap = disk_play("smart-only-again", {"disk_health_devices": [dev]})
+    assert "changed=0" in recap and facts_again == facts, recap

@@ -75,3 +75,10 @@ def test_a_second_run_changes_nothing(lab_host, run_play):
     second = run_play(lab_host)
     assert first.changed_tasks() == [] and second.changed_tasks() == []
     assert first.fact("disk_health_result") == second.fact("disk_health_result")
+
+
+def test_one_device_as_a_string_as_the_runner_passes_it(lab_host, run_play):
+    # the runner fills disk_health_devices from the cause's subject: one /dev path, not a list
+    play = run_play(lab_host, extra_vars={"disk_health_devices": "sdzz"})
+    assert play.proc.returncode != 0
+    assert play.fact("disk_health_result")["message"].startswith("/dev/sdzz does not exist (physical disks: ")

@@ -29,6 +29,7 @@ def test_lsblk_recorded_output_gives_the_physical_disks():
 @pytest.mark.parametrize("stem,bad,summary", [
     ("115", [], {"bad_blocks": 0, "read_errors": 0, "write_errors": 0, "corruption_errors": 0}),
     ("116", [1024, 2048], {"bad_blocks": 2, "read_errors": 2, "write_errors": 0, "corruption_errors": 0}),
+    ("210", [256], {"bad_blocks": 1, "read_errors": 1, "write_errors": 0, "corruption_errors": 0}),
 ])
 def test_badblocks_recorded_outputs(stem, bad, summary):
     assert parse_badblocks(fixture(stem + ".stdout.txt"), fixture(stem + ".stderr.txt")) == (bad, summary)
