@@ -59,9 +59,11 @@ STEPS = (
     Step("debug", 6, "pteguard.remediation.debug", "symbolize oopses, kdump readiness",
          outcomes={"symbolized": "next", "ok": "next", "nothing_to_symbolize": "next"},
          diagnosis_vars={"debug_oopses": "oopses", "debug_report_dir": "report_dir"}),
+    # a self-test and a read-only badblocks scan write nothing, but they load the disk: the window applies
     Step("disk_health", 7, "pteguard.remediation.disk_health", "SMART long self-test and read-only badblocks",
-         opt_ins=("disk_health_self_test_ok",), writes=True,
-         outcomes={"failing": "replace_disk", "healthy": "next", "ok": "next"}),
+         opt_ins=("disk_health_self_test_ok",), loads=True,
+         outcomes={"failing": "replace_disk", "healthy": "next", "ok": "next"},
+         diagnosis_vars={"disk_health_devices": "device"}),
     Step("memory_test", 2, "pteguard.remediation.memory_test", "memtest86+ on the next boot, or memtester online",
          opt_ins=("memory_test_reboot_ok",), reboots=True, writes=True,
          outcomes={"errors": "replace_dimm", "clean": "next", "ok": "next"}),

@@ -43,6 +43,11 @@ def test_the_suspect_disk_goes_to_the_stress_step_as_a_block_device():
     assert passed["stress_findings"] and {f["device"] for f in passed["stress_findings"]} == {"sdb"}
 
 
+def test_the_suspect_disk_goes_to_the_disk_health_step():
+    assert _vars("block_io_error-blk_update_request-suppressed-kernlog.log", "disk_health") == {
+        "disk_health_devices": "/dev/sdb"}
+
+
 def test_an_ata_link_is_no_stress_target():
     # the diagnosis names the link (ata1); a step cannot read a link, so no target is passed (the findings are)
     assert "stress_target" not in _vars("storage_device_error-ata_badcrc_bus_error-3.0-arm.log", "stress")
