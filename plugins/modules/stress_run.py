@@ -116,6 +116,15 @@ options:
     description: C(memory) mode, MiB kept free below that share, so the load never reaches the OOM killer.
     type: int
     default: 256
+  interrupted_boot_id:
+    description:
+      - The boot id (C(/proc/sys/kernel/random/boot_id)) taken before a run the host did not answer after. When
+        set, nothing is loaded; the module reports how that run ended, read from the boot the host is in now
+        (C(journalctl -b -1) and the pstore records, judged by module_utils/boot_end.py, and the kernel findings of
+        that boot's end). An unclean end of the boot that ran the load is C(reproduced) (an C(unexpected_reboot)
+        finding, with the previous boot's freeze or panic lines); an orderly shutdown, an unknown end, or the same
+        boot id (the connection broke, the host did not reboot) is C(error), with the reason.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -180,6 +189,7 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pteguard.remediation.plugins.module_utils.boot_end import previous_boot_end
 from ansible_collections.pteguard.remediation.plugins.module_utils.collect_host import CollectError, ModuleHost
 from ansible_collections.pteguard.remediation.plugins.module_utils.fio_json import (
     IO_ERRNOS, FioParseError, dd_error_offset, errno_name, parse_dd, parse_fio)
@@ -196,6 +206,9 @@ SECTOR = 512
 STORAGE_CATEGORIES = ("block_io_error", "storage_device_error")
 MIB = 1048576
 MEMINFO = "/proc/meminfo"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+PSTORE_DIRS = ("/sys/fs/pstore", "/var/lib/systemd/pstore")
+PREVIOUS_BOOT_LINES = 5000
 
 
 class Refused(Exception):
@@ -365,7 +378,7 @@ class StressRun(object):
                                 ("memory_available_percent", 1, 90), ("memory_margin_mb", 0, 1 << 20)):
             if not low <= p[name] <= high:
                 raise BadInput("%s must be %d..%d (got %d)" % (name, low, high, p[name]))
-        if p["mode"] != "memory" and not p["target"]:
+        if p["mode"] != "memory" and not p["target"] and not p["interrupted_boot_id"]:
             raise BadInput("target is required for mode %s: nothing was run" % p["mode"])
 
     def resolve_target(self):
@@ -516,6 +529,8 @@ class StressRun(object):
     def execute(self):
         res = self.result
         self.check_options()
+        if self.p["interrupted_boot_id"]:
+            return self.after_reboot()
         if self.p["mode"] == "memory":
             return self.execute_memory()
         self.io_path, device = self.resolve_target()
@@ -585,6 +600,55 @@ class StressRun(object):
         """A finding that ends the run: an error, or in memory mode any memory error (a corrected one too)."""
         return finding.get("severity") in STOP_SEVERITIES or (
             self.p["mode"] == "memory" and finding.get("category") in MEMORY_CATEGORIES)
+
+    # --- a run the host did not come back from --------------------------------------------
+    def after_reboot(self):
+        """How the boot that ran the load ended, read from the boot the host is in now."""
+        res = self.result
+        res.update(kernel_log={"source": "journal_previous_boot", "watched": False}, stopped_early=True)
+        before = self.p["interrupted_boot_id"].strip()
+        try:
+            now = self.host.read_text(BOOT_ID).strip()
+        except OSError as exc:
+            raise BadInput("cannot read %s (%s): whether the host rebooted is unknown" % (BOOT_ID, exc.strerror))
+        res["boot"] = {"before": before, "now": now, "rebooted": now != before}
+        if now == before:
+            res.update(status="error", message="the connection to the host broke during the %s load, but the host "
+                       "did not reboot (same boot id %s): the run's result is lost, nothing is shown" % (
+                           self.p["mode"], now))
+            return res
+        journalctl = self.host.which("journalctl")
+        if not journalctl:
+            raise BadInput("the host rebooted during the %s load (boot id %s, now %s), and journalctl is not "
+                           "installed to read how that boot ended" % (self.p["mode"], before, now))
+        rc, out, err = self.host.run([journalctl, "-b", "-1", "-n", "300", "--no-pager", "-o", "short-iso"])
+        pstore = []
+        for top in PSTORE_DIRS:
+            pstore += [os.path.join(top, name) for name in _listdir(top)]
+        end = previous_boot_end("%s\n%s" % (out or "", err or ""), pstore, arch=os.uname()[4])
+        res["previous_boot"] = dict((k, end[k]) for k in ("state", "reason", "marker", "last_line", "dying", "pstore"))
+        found = list(end["findings"])
+        rc, out, _err = self.host.run([journalctl, "-k", "-b", "-1", "-o", "short-iso-precise", "--no-pager", "-q",
+                                       "-n", str(PREVIOUS_BOOT_LINES)], binary=True)
+        if rc == 0:
+            found += scan_lines(out.splitlines(), max_findings=self.p["max_findings"])["findings"]
+            res["kernel_log"]["watched"] = True
+        for finding in found:
+            finding.setdefault("source", "journal_previous_boot")
+            finding["matches_target"] = not finding.get("device") and finding.get("category") not in STORAGE_CATEGORIES
+        res["findings"] = found[:self.p["max_findings"]]
+        what = "the host rebooted during the %s load on %s (boot id %s, now %s)" % (
+            self.p["mode"], self.p["target"] or "memory", before, now)
+        if end["state"] == "unclean":
+            kernel = [f for f in found[1:] if f.get("severity") in STOP_SEVERITIES]
+            res.update(status="reproduced", message="reproduced: %s and that boot ended uncleanly: %s%s" % (
+                what, end["reason"], "; its last kernel error: %s" % describe(kernel[-1]) if kernel else ""))
+        elif end["state"] == "clean":
+            res.update(status="error", message="%s, but that boot shut down in order (%s): an interruption, not a "
+                       "reproduction" % (what, end["reason"]))
+        else:
+            res.update(status="error", message="%s; how that boot ended is unknown: %s" % (what, end["reason"]))
+        return res
 
     # --- memory mode ---------------------------------------------------------------------
     def memory_plan(self, path):
@@ -771,6 +835,7 @@ def main():
             memory_workers=dict(type="int", default=1),
             memory_available_percent=dict(type="int", default=50),
             memory_margin_mb=dict(type="int", default=256),
+            interrupted_boot_id=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -783,7 +848,7 @@ def main():
     finally:
         run.cleanup()
     # a memory load leaves nothing behind on the host; the write modes changed the scratch file or the device
-    writes = module.params["mode"] not in ("read", "memory")
+    writes = module.params["mode"] not in ("read", "memory") and not module.params["interrupted_boot_id"]
     module.exit_json(changed=writes and not module.check_mode and result["slices_run"] > 0,
                      reproduction=result)
 

@@ -5,6 +5,9 @@ stress-ng's own metrics parsed; then, while a long run's stress-ng is loading me
 corrected memory-read machine check (injectors.mce_corrected_from_monitor): the role must stop at the next slice and
 report reproduced with that machine check, and no stress-ng may be left running. The guest's own stress-ng output is
 kept under $PTEGUARD_LAB_ARTIFACTS and parsed with module_utils/stress_ng.py.
+
+Last, on a VM of its own ("stress-reboot"), a load that ends in a power cut: the role waits for the host, sees the new
+boot id and reports the unclean end of the boot that ran the load (boot_end.py on `journalctl -b -1`) as its result.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 import pytest
 
 from pteguard_lab import injectors
+from pteguard_lab.vm import boot_vms, stop_all
 
 from ansible_collections.pteguard.remediation.plugins.module_utils.stress_ng import parse_stress_ng
 
@@ -43,15 +47,14 @@ def mce_vm(fault_vms):
     return vm
 
 
-@pytest.fixture(scope="module")
-def start_play(mce_vm, tmp_path_factory):
-    """Starts the stress role on the guest; the returned function waits (bounded) for its facts."""
-    work = tmp_path_factory.mktemp("stress-memory")
-    inv, env, playbook = ansible_setup(mce_vm, work)
+def _starter(vm, work, host):
+    """A function that starts the stress role on vm; it returns the process and a function that waits (bounded) for
+    the role's facts."""
+    inv, env, playbook = ansible_setup(vm, work)
 
     def _start(label, variables):
         out = work / ("%s.json" % label)
-        (work / ("%s.play.json" % label)).write_text(json.dumps(role_play(HOST, out)))
+        (work / ("%s.play.json" % label)).write_text(json.dumps(role_play(host, out)))
         (work / ("%s.vars.json" % label)).write_text(json.dumps(variables))
         proc = subprocess.Popen([playbook, "-i", str(inv), str(work / ("%s.play.json" % label)),
                                  "-e", "@" + str(work / ("%s.vars.json" % label))], cwd=REPO, env=env,
@@ -69,6 +72,21 @@ def start_play(mce_vm, tmp_path_factory):
         return proc, _wait
 
     return _start
+
+
+@pytest.fixture(scope="module")
+def start_play(mce_vm, tmp_path_factory):
+    return _starter(mce_vm, tmp_path_factory.mktemp("stress-memory"), HOST)
+
+
+@pytest.fixture(scope="module")
+def reboot_vm(lab_image, lab_accel, lab_workdir):
+    vms = boot_vms(lab_image, ["stress-reboot"], lab_workdir, accel=lab_accel)
+    try:
+        yield vms[0]
+    finally:
+        errors = stop_all(vms)
+        assert not errors, errors
 
 
 def _stress_ng_running(vm):
@@ -120,3 +138,39 @@ def test_corrected_machine_check_during_the_load_stops_it_and_reproduces(mce_vm,
     step = result["step"]
     assert step["outcome"] == "reproduced" and rep["message"] in step["evidence"]
     assert _stress_ng_running(mce_vm) == ""
+
+
+def _wait_for_stress_ng(vm, proc):
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not _stress_ng_running(vm):
+        assert proc.poll() is None, "the play ended before stress-ng started"
+        time.sleep(2)
+    assert _stress_ng_running(vm), "stress-ng never started"
+
+
+def test_power_cut_during_the_load_is_reported_from_the_next_boot(reboot_vm, tmp_path_factory):
+    vm = reboot_vm
+    # a persistent journal, so the next boot can read how this one ended
+    vm.ssh("mkdir -p /var/log/journal && systemd-tmpfiles --create --prefix /var/log/journal && journalctl --flush")
+    before = vm.ssh("cat /proc/sys/kernel/random/boot_id").stdout.strip()
+    start = _starter(vm, tmp_path_factory.mktemp("stress-reboot"), "lab-stress-reboot")
+    proc, wait = start("cut", {"stress_mode": "memory", "stress_size_mb": 16, "stress_memory_margin_mb": 64,
+                               "stress_max_seconds": 600, "stress_slices": 60, "stress_reboot_wait_seconds": 600})
+    try:
+        _wait_for_stress_ng(vm, proc)
+        vm.ssh("sync", timeout=30)
+        vm.stop()  # QMP quit: a power cut in the middle of the load
+        vm.incoming = None
+        vm.start()
+        vm.wait_ssh(300)
+    finally:
+        result = wait()
+    rep = result["reproduction"]
+    now = vm.ssh("cat /proc/sys/kernel/random/boot_id").stdout.strip()
+    assert rep["status"] == "reproduced", rep
+    assert rep["boot"] == {"before": before, "now": now, "rebooted": True}
+    assert rep["previous_boot"]["state"] == "unclean", rep["previous_boot"]
+    assert rep["findings"][0]["category"] == "unexpected_reboot" and rep["findings"][0]["matches_target"] is True
+    assert rep["message"].startswith("reproduced: the host rebooted during the memory load on memory (boot id %s, "
+                                     "now %s) and that boot ended uncleanly: " % (before, now)), rep["message"]
+    assert result["step"]["outcome"] == "reproduced"
