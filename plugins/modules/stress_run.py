@@ -690,9 +690,9 @@ class StressRun(object):
         res["verify_failures"] = []
         watch = self.start_watch()
         if self.module.check_mode:
-            res.update(status="planned", message="check mode: would load %d MiB of RAM (%d worker(s)) with verify "
-                       "in %d slice(s) of %d s: %s" % (plan["size_bytes"] // MIB, plan["workers"], plan["slices"],
-                                                      plan["slice_seconds"], " ".join(plan["argv"])))
+            message = "check mode: would load %d MiB of RAM (%d worker(s)) with verify in %d slice(s) of %d s: %s" % (
+                plan["size_bytes"] // MIB, plan["workers"], plan["slices"], plan["slice_seconds"], " ".join(plan["argv"]))
+            res.update(status="planned", message=message)
             return res
         self.load_memory(path, plan, watch)
         return res

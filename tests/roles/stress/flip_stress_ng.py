@@ -1,8 +1,9 @@
 """Flip bits in a running stress-ng vm worker's buffer through /proc/PID/mem, so that its --verify fails for real.
 
 Usage: python3 flip_stress_ng.py SIZE_MB SECONDS. Waits (bounded) for a process named stress-ng-vm with an anonymous
-read-write mapping of exactly SIZE_MB (its --vm-bytes buffer; stress-ng's own large bss is anonymous too), then XORs one byte at a random address of it every millisecond for SECONDS:
-what a flaky DIMM does to a program, from outside it. Run as root on the host (or in the container) of the worker.
+read-write mapping of exactly SIZE_MB (its --vm-bytes buffer; stress-ng's own large bss is anonymous too), then
+XORs one byte at a random address of it every millisecond for SECONDS: what a flaky DIMM does to a program, from
+outside it. Run as root on the host (or in the container) of the worker.
 Made the real stress-ng failure in tests/fixtures/tools/221.txt; the container tests push it to their guest.
 """
 

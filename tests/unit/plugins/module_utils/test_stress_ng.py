@@ -9,6 +9,7 @@ from ansible_collections.pteguard.remediation.plugins.module_utils.stress_ng imp
 
 from .test_fio_json import _fixture, _meta  # one reader of tests/fixtures/tools
 
+
 def test_clean_run_with_two_workers():
     meta = _meta(220)
     parsed = parse_stress_ng(_fixture(220, "txt"))
