@@ -38,6 +38,7 @@ _COMPLETED_RE = re.compile(r"^(successful|unsuccessful) run completed in ([\d.]+
 _DISPATCH_RE = re.compile(r"^dispatching hogs:\s*(.*)$")
 _TALLY_RE = re.compile(r"^(passed|failed|skipped|metrics untrustworthy):\s*(\d+)")
 _BIT_ERRORS_RE = re.compile(r"detected (\d+) bit errors?")
+_SIGNAL_RE = re.compile(r"terminated with unexpected signal (?:signal )?(\d+)")
 
 
 class StressNgParseError(ValueError):
@@ -50,12 +51,13 @@ def parse_stress_ng(text):
     Keys: ``metrics`` ({stressor: {bogo_ops, real_s, usr_s, sys_s, bogo_ops_per_s}}), ``failures`` (the text of each
     ``fail`` line, without the prefix), ``bit_errors`` (the sum the vm stressor reported), ``errors`` (``error``
     lines), ``completed`` (successful / unsuccessful / None when the run was cut), ``seconds``, ``dispatched``,
-    ``tallies`` ({passed, failed, skipped, ...}).
+    ``tallies`` ({passed, failed, skipped, ...}), ``signals`` (a worker's unexpected signals: stress-ng logs them
+    at level info and may still call the run successful).
     """
     if not isinstance(text, str):
         raise StressNgParseError("stress-ng output must be text")
     result = {"metrics": {}, "failures": [], "bit_errors": 0, "errors": [], "completed": None, "seconds": None,
-              "dispatched": None, "tallies": {}}
+              "dispatched": None, "tallies": {}, "signals": []}
     seen = False
     in_table = False
     for raw in text.replace("\r", "").split("\n"):
@@ -90,6 +92,10 @@ def parse_stress_ng(text):
         dispatch = _DISPATCH_RE.match(body)
         if dispatch:
             result["dispatched"] = dispatch.group(1).strip()
+            continue
+        signal = _SIGNAL_RE.search(body)
+        if signal:
+            result["signals"].append(int(signal.group(1)))
             continue
         tally = _TALLY_RE.match(body)
         if tally:

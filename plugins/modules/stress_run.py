@@ -160,7 +160,8 @@ reproduction:
       C(kernel_lines) of the same device.
     - In C(memory) mode C(status) is C(reproduced) when stress-ng's verification failed (C(verify_failures), its
       C(fail) lines, or exit status 2) or a new kernel memory error appeared; C(memory) holds the sizing
-      (C(size_mb), C(available_mb), C(limit_mb), C(why)), C(workers), C(bytes_per_worker) and C(bogo_ops).
+      (C(size_mb), C(available_mb), C(limit_mb), C(why)), C(workers), C(bytes_per_worker), C(bogo_ops) and C(signals)
+      (unexpected signals stress-ng's workers got; stress-ng does not count them as failures).
   returned: always
   type: dict
   sample:
@@ -686,7 +687,7 @@ class StressRun(object):
         res["plan"] = dict((k, v) for k, v in plan.items() if k != "sizing")
         res["slices_planned"] = plan["slices"]
         res["memory"] = dict(plan["sizing"], workers=plan["workers"], bytes_per_worker=plan["bytes_per_worker"],
-                             bogo_ops=0)
+                             bogo_ops=0, signals=[])
         res["verify_failures"] = []
         watch = self.start_watch()
         if self.module.check_mode:
@@ -724,6 +725,8 @@ class StressRun(object):
             if parsed:
                 res["memory"]["bogo_ops"] += sum(m["bogo_ops"] for m in parsed["metrics"].values())
                 res["verify_failures"].extend(parsed["failures"])
+                # a worker's unexpected signal (SIGILL under an emulator) is no verification failure, but is said
+                res["memory"]["signals"].extend(parsed["signals"])
             if failed and not res["verify_failures"]:
                 res["verify_failures"].append("stress-ng exited %d: %s" % (rc, exit_reason(rc)))
             new = self.stop_findings(watch, failed)

@@ -93,6 +93,17 @@ def _stress_ng_running(vm):
     return vm.ssh("pgrep -a stress-ng", check=False).stdout.strip()
 
 
+def _wait_for_stress_ng(vm, proc):
+    """Until stress-ng runs on vm (bounded); between two slices it does not, for a few seconds under TCG."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if _stress_ng_running(vm):
+            return
+        assert proc.poll() is None, "the play ended before stress-ng started"
+        time.sleep(2)
+    pytest.fail("stress-ng never started")
+
+
 def test_clean_memory_load_is_not_reproduced_with_stress_ngs_metrics(mce_vm, start_play):
     _proc, wait = start_play("clean", dict(SIZING, stress_max_seconds=12, stress_slices=2))
     result = wait()
@@ -117,11 +128,7 @@ def test_clean_memory_load_is_not_reproduced_with_stress_ngs_metrics(mce_vm, sta
 def test_corrected_machine_check_during_the_load_stops_it_and_reproduces(mce_vm, start_play):
     proc, wait = start_play("mce", dict(SIZING, stress_max_seconds=600, stress_slices=60))
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not _stress_ng_running(mce_vm):
-            assert proc.poll() is None, "the play ended before stress-ng started"
-            time.sleep(2)
-        assert _stress_ng_running(mce_vm), "stress-ng never started"
+        _wait_for_stress_ng(mce_vm, proc)
         inj = injectors.mce_corrected_from_monitor(mce_vm)
         assert "9c00004000010090" in inj.kernel_log, inj.kernel_log
     finally:
@@ -138,14 +145,6 @@ def test_corrected_machine_check_during_the_load_stops_it_and_reproduces(mce_vm,
     step = result["step"]
     assert step["outcome"] == "reproduced" and rep["message"] in step["evidence"]
     assert _stress_ng_running(mce_vm) == ""
-
-
-def _wait_for_stress_ng(vm, proc):
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not _stress_ng_running(vm):
-        assert proc.poll() is None, "the play ended before stress-ng started"
-        time.sleep(2)
-    assert _stress_ng_running(vm), "stress-ng never started"
 
 
 def test_power_cut_during_the_load_is_reported_from_the_next_boot(reboot_vm, tmp_path_factory):
