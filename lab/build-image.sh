@@ -19,7 +19,7 @@ SUITE=bookworm
 ROOT="$OUT/rootfs"
 
 BASE_PKGS=systemd,systemd-sysv,udev,dbus,openssh-server,python3,sudo,linux-image-amd64,initramfs-tools,kmod,procps,iproute2,ca-certificates
-TOOL_PKGS=(rasdaemon fio smartmontools gdb binutils dmsetup kexec-tools grub-pc memtest86+ memtester gcc make libc6-dev)
+TOOL_PKGS=(rasdaemon fio smartmontools gdb binutils dmsetup kexec-tools grub-pc memtest86+ memtester stress-ng dmidecode gcc make libc6-dev)
 
 log() { printf '[build-image %(%H:%M:%S)T] %s\n' -1 "$*"; }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: stress_run
-short_description: Reproduce an I/O fault under a bounded load while watching the kernel log (fio, or dd)
+short_description: Reproduce an I/O or memory fault under a bounded load while watching the kernel log (fio, dd, stress-ng)
 version_added: "0.3.0"
 description:
   - Runs fio (C(--output-format=json), parsed by module_utils/fio_json.py; dd where fio is absent) against a block
@@ -23,6 +23,10 @@ description:
   - Bounded by O(size_mb) and O(max_seconds). Errors fio reports itself (EIO, or ENODATA, which is what Linux returns
     for a medium error; with the offset of its io_u error line) are tied to the kernel's findings for the same device
     and sector.
+  - C(memory) mode loads RAM instead with C(stress-ng --vm N --vm-bytes SIZE --verify) (parsed by
+    module_utils/stress_ng.py), sized from MemAvailable with a margin (the sizing memtester_run uses, so it never
+    pushes the host into the OOM killer) and run in time slices with the kernel log read after each. It stops at
+    the first new kernel memory error (a corrected one too) or the first verification failure stress-ng reports.
   - A run whose kernel log cannot be read is refused (O(kernel_log_required)), because a load without the kernel's
     view can never show a host clean.
 author:
@@ -38,16 +42,19 @@ options:
   target:
     description:
       - A block device (C(/dev/sda)) or a directory. A directory is read through the block device under it; in
-        C(write-scratch) mode the scratch file goes into it.
+        C(write-scratch) mode the scratch file goes into it. Required by every mode but C(memory), which ignores it.
     type: path
-    required: true
   mode:
-    description: C(read) (default), C(write-scratch) (a scratch file in O(target)), C(write-device) (opt-in only).
+    description:
+      - C(read) (default), C(write-scratch) (a scratch file in O(target)), C(write-device) (opt-in only), C(memory)
+        (a verified RAM load with stress-ng; writes no file and no device).
     type: str
-    choices: [read, write-scratch, write-device]
+    choices: [read, write-scratch, write-device, memory]
     default: read
   size_mb:
-    description: MiB of I/O at most (cut to the device's size).
+    description:
+      - MiB of I/O at most (cut to the device's size). In C(memory) mode the MiB of RAM loaded by all workers
+        together, cut to O(memory_available_percent) of MemAvailable minus O(memory_margin_mb).
     type: int
     default: 256
   max_seconds:
@@ -55,7 +62,9 @@ options:
     type: int
     default: 120
   slices:
-    description: Pieces the run is cut into; the kernel log is read after each one (bounded polling).
+    description:
+      - Pieces the run is cut into; the kernel log is read after each one (bounded polling). In C(memory) mode the
+        pieces are of time (O(max_seconds) / O(slices), at least 1 s each).
     type: int
     default: 16
   block_size_kb:
@@ -66,7 +75,9 @@ options:
     description: O_DIRECT I/O (bypass the page cache). Unset means on for block devices, off for scratch files.
     type: bool
   tool:
-    description: C(auto) uses fio and falls back to dd when fio is not installed; C(fio) or C(dd) insist.
+    description:
+      - C(auto) uses fio and falls back to dd when fio is not installed; C(fio) or C(dd) insist. C(memory) mode
+        always uses stress-ng.
     type: str
     choices: [auto, fio, dd]
     default: auto
@@ -93,6 +104,27 @@ options:
     description: Kernel findings kept in the result.
     type: int
     default: 50
+  memory_workers:
+    description: C(memory) mode, stress-ng vm workers (C(--vm N)); O(size_mb) is shared among them.
+    type: int
+    default: 1
+  memory_available_percent:
+    description: C(memory) mode, the share of MemAvailable that may be loaded at most (1..90).
+    type: int
+    default: 50
+  memory_margin_mb:
+    description: C(memory) mode, MiB kept free below that share, so the load never reaches the OOM killer.
+    type: int
+    default: 256
+  interrupted_boot_id:
+    description:
+      - The boot id (C(/proc/sys/kernel/random/boot_id)) taken before a run the host did not answer after. When
+        set, nothing is loaded; the module reports how that run ended, read from the boot the host is in now
+        (C(journalctl -b -1) and the pstore records, judged by module_utils/boot_end.py, and the kernel findings of
+        that boot's end). An unclean end of the boot that ran the load is C(reproduced) (an C(unexpected_reboot)
+        finding, with the previous boot's freeze or panic lines); an orderly shutdown, an unknown end, or the same
+        boot id (the connection broke, the host did not reboot) is C(error), with the reason.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -102,6 +134,12 @@ EXAMPLES = r"""
     size_mb: 512
     max_seconds: 60
   register: stress_run_result
+
+- name: Stress | Load and verify 512 MiB of RAM for at most 5 minutes, stopping at the first new memory error
+  pteguard.remediation.stress_run:
+    mode: memory
+    size_mb: 512
+    max_seconds: 300
 
 - name: Stress | Write and verify a scratch file under /var/tmp
   pteguard.remediation.stress_run:
@@ -120,6 +158,10 @@ reproduction:
     - C(findings) are kernel-log findings (the shape kernel_log_info returns) that appeared during the run, each
       with C(matches_target); C(io_errors) the tool's own errors with C(errno), C(offset), C(sector) and the
       C(kernel_lines) of the same device.
+    - In C(memory) mode C(status) is C(reproduced) when stress-ng's verification failed (C(verify_failures), its
+      C(fail) lines, or exit status 2) or a new kernel memory error appeared; C(memory) holds the sizing
+      (C(size_mb), C(available_mb), C(limit_mb), C(why)), C(workers), C(bytes_per_worker), C(bogo_ops) and C(signals)
+      (unexpected signals stress-ng's workers got; stress-ng does not count them as failures).
   returned: always
   type: dict
   sample:
@@ -148,16 +190,26 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pteguard.remediation.plugins.module_utils.boot_end import previous_boot_end
 from ansible_collections.pteguard.remediation.plugins.module_utils.collect_host import CollectError, ModuleHost
 from ansible_collections.pteguard.remediation.plugins.module_utils.fio_json import (
     IO_ERRNOS, FioParseError, dd_error_offset, errno_name, parse_dd, parse_fio)
 from ansible_collections.pteguard.remediation.plugins.module_utils.kernel_log_collect import collect_kernel_log
 from ansible_collections.pteguard.remediation.plugins.module_utils.log_scan import scan_lines
+from ansible_collections.pteguard.remediation.plugins.module_utils.memtester import (
+    MEMORY_CATEGORIES, evidence_line, plan_size_mb)
+from ansible_collections.pteguard.remediation.plugins.module_utils.stress_ng import (
+    StressNgParseError, exit_reason, parse_stress_ng, verify_failed)
 
 STOP_SEVERITIES = ("error", "critical")
 JOURNAL_SETTLE = (6, 0.5)  # reads x seconds: journald picks kernel lines up from /dev/kmsg a moment later
 SECTOR = 512
 STORAGE_CATEGORIES = ("block_io_error", "storage_device_error")
+MIB = 1048576
+MEMINFO = "/proc/meminfo"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+PSTORE_DIRS = ("/sys/fs/pstore", "/var/lib/systemd/pstore")
+PREVIOUS_BOOT_LINES = 5000
 
 
 class Refused(Exception):
@@ -323,9 +375,12 @@ class StressRun(object):
         p = self.p
         for name, low, high in (("size_mb", 1, 1 << 20), ("max_seconds", 1, 86400), ("slices", 1, 1024),
                                 ("block_size_kb", 1, 65536), ("scratch_min_free_mb", 0, 1 << 30),
-                                ("max_findings", 1, 10000)):
+                                ("max_findings", 1, 10000), ("memory_workers", 1, 1024),
+                                ("memory_available_percent", 1, 90), ("memory_margin_mb", 0, 1 << 20)):
             if not low <= p[name] <= high:
                 raise BadInput("%s must be %d..%d (got %d)" % (name, low, high, p[name]))
+        if p["mode"] != "memory" and not p["target"] and not p["interrupted_boot_id"]:
+            raise BadInput("target is required for mode %s: nothing was run" % p["mode"])
 
     def resolve_target(self):
         target = self.p["target"]
@@ -460,9 +515,25 @@ class StressRun(object):
     def op(self):
         return "read" if self.p["mode"] == "read" else "write"
 
+    def start_watch(self):
+        """The kernel-log watch, started before anything runs; refused when it cannot be read and must be."""
+        watch = KernelWatch(self.host, self.p["max_findings"])
+        watched = watch.start()
+        self.result["kernel_log"] = {"source": watch.source, "watched": watched}
+        if not watched:
+            self.result["kernel_log"]["reason"] = watch.reason
+            if self.p["kernel_log_required"]:
+                raise Refused("the kernel log cannot be read (%s): a load whose kernel errors cannot be seen "
+                              "proves nothing; nothing was run" % watch.reason)
+        return watch
+
     def execute(self):
         res = self.result
         self.check_options()
+        if self.p["interrupted_boot_id"]:
+            return self.after_reboot()
+        if self.p["mode"] == "memory":
+            return self.execute_memory()
         self.io_path, device = self.resolve_target()
         tool, path = self.choose_tool()
         res.update(tool=tool, device=os.path.basename(device) if device else None)
@@ -474,14 +545,7 @@ class StressRun(object):
         res["plan"] = dict((k, v) for k, v in plan.items() if k != "pieces")
         res["plan"]["argv"] = first
         res["slices_planned"] = len(plan["pieces"])
-        watch = KernelWatch(self.host, self.p["max_findings"])
-        watched = watch.start()
-        res["kernel_log"] = {"source": watch.source, "watched": watched}
-        if not watched:
-            res["kernel_log"]["reason"] = watch.reason
-            if self.p["kernel_log_required"]:
-                raise Refused("the kernel log cannot be read (%s): a load whose kernel errors cannot be seen "
-                              "proves nothing; nothing was run" % watch.reason)
+        watch = self.start_watch()
         if self.module.check_mode:
             res.update(status="planned", message="check mode: would run %d slice(s) of %s, %d MiB in all, at most "
                        "%d s: %s" % (len(plan["pieces"]), tool, plan["size_bytes"] // 1048576,
@@ -527,11 +591,181 @@ class StressRun(object):
         """New error findings; after a tool error, give the journal a moment to pick up the kernel's lines."""
         tries, pause = JOURNAL_SETTLE if (slice_errors and watch.source == "journal") else (1, 0)
         for attempt in range(tries):
-            found = [f for f in watch.findings() if f.get("severity") in STOP_SEVERITIES]
+            found = [f for f in watch.findings() if self.stops(f)]
             if found or attempt == tries - 1:
                 return found
             time.sleep(pause)
         return []
+
+    def stops(self, finding):
+        """A finding that ends the run: an error, or in memory mode any memory error (a corrected one too)."""
+        return finding.get("severity") in STOP_SEVERITIES or (
+            self.p["mode"] == "memory" and finding.get("category") in MEMORY_CATEGORIES)
+
+    # --- a run the host did not come back from --------------------------------------------
+    def after_reboot(self):
+        """How the boot that ran the load ended, read from the boot the host is in now."""
+        res = self.result
+        res.update(kernel_log={"source": "journal_previous_boot", "watched": False}, stopped_early=True)
+        before = self.p["interrupted_boot_id"].strip()
+        try:
+            now = self.host.read_text(BOOT_ID).strip()
+        except OSError as exc:
+            raise BadInput("cannot read %s (%s): whether the host rebooted is unknown" % (BOOT_ID, exc.strerror))
+        res["boot"] = {"before": before, "now": now, "rebooted": now != before}
+        if now == before:
+            res.update(status="error", message="the connection to the host broke during the %s load, but the host "
+                       "did not reboot (same boot id %s): the run's result is lost, nothing is shown" % (
+                           self.p["mode"], now))
+            return res
+        journalctl = self.host.which("journalctl")
+        if not journalctl:
+            raise BadInput("the host rebooted during the %s load (boot id %s, now %s), and journalctl is not "
+                           "installed to read how that boot ended" % (self.p["mode"], before, now))
+        rc, out, err = self.host.run([journalctl, "-b", "-1", "-n", "300", "--no-pager", "-o", "short-iso"])
+        pstore = []
+        for top in PSTORE_DIRS:
+            pstore += [os.path.join(top, name) for name in _listdir(top)]
+        end = previous_boot_end("%s\n%s" % (out or "", err or ""), pstore, arch=os.uname()[4])
+        res["previous_boot"] = dict((k, end[k]) for k in ("state", "reason", "marker", "last_line", "dying", "pstore"))
+        found = list(end["findings"])
+        rc, out, _err = self.host.run([journalctl, "-k", "-b", "-1", "-o", "short-iso-precise", "--no-pager", "-q",
+                                       "-n", str(PREVIOUS_BOOT_LINES)], binary=True)
+        if rc == 0:
+            found += scan_lines(out.splitlines(), max_findings=self.p["max_findings"])["findings"]
+            res["kernel_log"]["watched"] = True
+        for finding in found:
+            finding.setdefault("source", "journal_previous_boot")
+            finding["matches_target"] = not finding.get("device") and finding.get("category") not in STORAGE_CATEGORIES
+        res["findings"] = found[:self.p["max_findings"]]
+        what = "the host rebooted during the %s load on %s (boot id %s, now %s)" % (
+            self.p["mode"], self.p["target"] or "memory", before, now)
+        if end["state"] == "unclean":
+            kernel = [f for f in found[1:] if f.get("severity") in STOP_SEVERITIES]
+            res.update(status="reproduced", message="reproduced: %s and that boot ended uncleanly: %s%s" % (
+                what, end["reason"], "; its last kernel error: %s" % describe(kernel[-1]) if kernel else ""))
+        elif end["state"] == "clean":
+            res.update(status="error", message="%s, but that boot shut down in order (%s): an interruption, not a "
+                       "reproduction" % (what, end["reason"]))
+        else:
+            res.update(status="error", message="%s; how that boot ended is unknown: %s" % (what, end["reason"]))
+        return res
+
+    # --- memory mode ---------------------------------------------------------------------
+    def memory_plan(self, path):
+        p = self.p
+        try:
+            meminfo = self.host.read_text(MEMINFO)
+        except OSError as exc:
+            raise BadInput("cannot read %s (%s): the memory load cannot be sized safely, nothing was run"
+                           % (MEMINFO, exc.strerror or exc))
+        workers = p["memory_workers"]
+        sizing = plan_size_mb(meminfo, p["size_mb"], p["memory_available_percent"], p["memory_margin_mb"],
+                              min_mb=4 * workers)
+        if sizing["size_mb"] == 0:
+            raise Refused("%s: the memory load was refused, nothing was run" % sizing["why"])
+        per_worker = sizing["size_mb"] // workers
+        slices = min(p["slices"], p["max_seconds"])
+        seconds = p["max_seconds"] // slices
+        return {"size_bytes": per_worker * workers * MIB, "workers": workers, "bytes_per_worker": per_worker * MIB,
+                "slice_seconds": seconds, "slices": slices, "sizing": sizing,
+                "argv": self.memory_argv(path, workers, per_worker, seconds)}
+
+    @staticmethod
+    def memory_argv(path, workers, per_worker_mb, seconds):
+        return [path, "--vm", str(workers), "--vm-bytes", "%dM" % per_worker_mb, "--verify",
+                "--timeout", "%ds" % seconds, "--metrics-brief"]
+
+    def execute_memory(self):
+        res = self.result
+        res["target"] = "memory"
+        path = self.host.which("stress-ng")
+        if not path:
+            raise BadInput("stress-ng is not installed on this host (package stress-ng): nothing was run")
+        res["tool"] = "stress-ng"
+        plan = self.memory_plan(path)
+        res["plan"] = dict((k, v) for k, v in plan.items() if k != "sizing")
+        res["slices_planned"] = plan["slices"]
+        res["memory"] = dict(plan["sizing"], workers=plan["workers"], bytes_per_worker=plan["bytes_per_worker"],
+                             bogo_ops=0, signals=[])
+        res["verify_failures"] = []
+        watch = self.start_watch()
+        if self.module.check_mode:
+            message = "check mode: would load %d MiB of RAM (%d worker(s)) with verify in %d slice(s) of %d s: %s" % (
+                plan["size_bytes"] // MIB, plan["workers"], plan["slices"], plan["slice_seconds"], " ".join(plan["argv"]))
+            res.update(status="planned", message=message)
+            return res
+        self.load_memory(path, plan, watch)
+        return res
+
+    def load_memory(self, path, plan, watch):
+        res = self.result
+        started = time.time()
+        deadline = started + self.p["max_seconds"]
+        timeout = self.host.which("timeout")
+        for _index in range(plan["slices"]):
+            remaining = int(deadline - time.time())
+            if remaining < 1:
+                res["time_limit_reached"] = True
+                break
+            seconds = min(plan["slice_seconds"], remaining)
+            argv = self.memory_argv(path, plan["workers"], plan["bytes_per_worker"] // MIB, seconds)
+            if timeout:
+                # stress-ng's --timeout bounds its load; this bounds a worker stuck in the kernel too
+                argv = [timeout, "--signal=INT", "--kill-after=10", str(seconds + 30)] + argv
+            rc, out, err = self.host.run(argv)
+            text = "%s\n%s" % (out or "", err or "")
+            try:
+                parsed = parse_stress_ng(text)
+            except StressNgParseError:
+                parsed = None
+            failed = verify_failed(parsed, rc)
+            res["slices_run"] += 1
+            res["bytes"] += plan["size_bytes"]
+            if parsed:
+                res["memory"]["bogo_ops"] += sum(m["bogo_ops"] for m in parsed["metrics"].values())
+                res["verify_failures"].extend(parsed["failures"])
+                # a worker's unexpected signal (SIGILL under an emulator) is no verification failure, but is said
+                res["memory"]["signals"].extend(parsed["signals"])
+            if failed and not res["verify_failures"]:
+                res["verify_failures"].append("stress-ng exited %d: %s" % (rc, exit_reason(rc)))
+            new = self.stop_findings(watch, failed)
+            if new or failed:
+                break
+            if rc != 0 or parsed is None:
+                # a worker killed by the kernel (SIGBUS on a poisoned page) shows in the log, read above
+                why = (parsed["errors"][:1] if parsed else []) or [_tail(text)]
+                raise BadInput("stress-ng failed (rc=%d, %s): %s" % (rc, exit_reason(rc), why[0]))
+        res["seconds"] = round(time.time() - started, 2)
+        res["stopped_early"] = res["slices_run"] < plan["slices"] and not res.get("time_limit_reached")
+        found = watch.findings() if watch.source else []
+        for finding in found:
+            finding["matches_target"] = finding.get("category") in MEMORY_CATEGORIES or (
+                not finding.get("device") and finding.get("category") not in STORAGE_CATEGORIES)
+        res["findings"] = found
+        self.memory_verdict(found)
+
+    def memory_verdict(self, found):
+        res = self.result
+        ours = [f for f in found if self.stops(f) and f["matches_target"]]
+        load = "%d MiB of RAM, %d worker(s)" % (res["plan"]["size_bytes"] // MIB, res["plan"]["workers"])
+        if ours or res["verify_failures"]:
+            res["status"] = "reproduced"
+            what = [evidence_line(f) for f in ours[:1]] + ["stress-ng: %s" % v for v in res["verify_failures"][:1]]
+            res["message"] = "reproduced under a memory load (%s): %s" % (load, "; ".join(what))
+            if not res["kernel_log"]["watched"]:
+                res["message"] += " (the kernel log could not be read: %s)" % res["kernel_log"].get("reason")
+        elif not res["kernel_log"]["watched"]:
+            res["status"] = "error"
+            res["message"] = ("stress-ng verified %s in %.1f s without a failure, but the kernel log could not be "
+                              "read (%s): not shown clean" % (load, res["seconds"], res["kernel_log"].get("reason")))
+        else:
+            res["status"] = "not_reproduced"
+            res["message"] = "no new kernel memory error and no verification failure in %.1f s of %s%s" % (
+                res["seconds"], load, " (stopped at the time limit)" if res.get("time_limit_reached") else "")
+        others = [f for f in found if f.get("severity") in STOP_SEVERITIES and not f["matches_target"]]
+        if others:
+            res["message"] += "; %d new kernel error(s) elsewhere, first: %s" % (len(others), describe(others[0]))
 
     def io_error(self, tool, error, found, name, disk, part_start):
         offset = error.get("offset")
@@ -588,8 +822,8 @@ def _tail(text):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            target=dict(type="path", required=True),
-            mode=dict(type="str", default="read", choices=["read", "write-scratch", "write-device"]),
+            target=dict(type="path"),
+            mode=dict(type="str", default="read", choices=["read", "write-scratch", "write-device", "memory"]),
             size_mb=dict(type="int", default=256),
             max_seconds=dict(type="int", default=120),
             slices=dict(type="int", default=16),
@@ -601,6 +835,10 @@ def main():
             allow_device_write=dict(type="bool", default=False),
             kernel_log_required=dict(type="bool", default=True),
             max_findings=dict(type="int", default=50),
+            memory_workers=dict(type="int", default=1),
+            memory_available_percent=dict(type="int", default=50),
+            memory_margin_mb=dict(type="int", default=256),
+            interrupted_boot_id=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -612,7 +850,9 @@ def main():
         module.fail_json(msg=str(exc), reproduction=run.result, changed=False)
     finally:
         run.cleanup()
-    module.exit_json(changed=module.params["mode"] != "read" and not module.check_mode and result["slices_run"] > 0,
+    # a memory load leaves nothing behind on the host; the write modes changed the scratch file or the device
+    writes = module.params["mode"] not in ("read", "memory") and not module.params["interrupted_boot_id"]
+    module.exit_json(changed=writes and not module.check_mode and result["slices_run"] > 0,
                      reproduction=result)
 
 

@@ -41,38 +41,49 @@ def disk_vm(fault_vms):
     injectors.unload_scsi_debug(vm)
 
 
-@pytest.fixture(scope="module")
-def stress_play(disk_vm, tmp_path_factory):
-    """Runs playbooks/stress.yml's role on the guest; returns the stress_reproduction fact (also on a refusal)."""
-    work = tmp_path_factory.mktemp("stress")
+def ansible_setup(vm, work):
+    """(inventory, environment, ansible-playbook) for running the collection from this checkout against one guest."""
     farm = work / "collections" / "ansible_collections" / "pteguard"
     farm.mkdir(parents=True)
     (farm / "remediation").symlink_to(REPO)
     inv = work / "inventory.json"
-    inv.write_text(json.dumps(inventory({"vms": [disk_vm.to_dict()], "containers": []})))
+    inv.write_text(json.dumps(inventory({"vms": [vm.to_dict()], "containers": []})))
     env = dict(os.environ, ANSIBLE_HOME=str(work / "ansible-home"), ANSIBLE_COLLECTIONS_PATH=str(work / "collections"),
                ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
-    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    return inv, env, os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+
+
+def role_play(host, out, before=()):
+    """A play that runs the stress role on host (after the tasks in before) and writes its facts to out, whatever
+    happens (a refusal fails the host: the fact is kept all the same)."""
+    return [{"name": "Stress on a lab guest", "hosts": host, "gather_facts": False, "tasks": [{
+        "name": "Stress | run the role, keep its fact whatever happens",
+        "block": list(before)
+        + [{"name": "Stress | role", "ansible.builtin.include_role": {"name": "pteguard.remediation.stress"}}],
+        "rescue": [{"name": "Stress | the role failed the host", "ansible.builtin.debug": {"msg": "failed"}}],
+        "always": [{"name": "Stress | keep the fact", "delegate_to": "localhost",
+                    "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                             "ansible_connection": "local"},
+                    "ansible.builtin.copy": {
+                        "content": "{{ {'reproduction': stress_reproduction | default(none),"
+                                   " 'step': pteguard_step_result | default(none)} | to_json }}",
+                        "dest": str(out), "mode": "0600"}}]}]}]
+
+
+@pytest.fixture(scope="module")
+def stress_play(disk_vm, tmp_path_factory):
+    """Runs playbooks/stress.yml's role on the guest; returns the stress_reproduction fact (also on a refusal)."""
+    work = tmp_path_factory.mktemp("stress")
+    inv, env, playbook = ansible_setup(disk_vm, work)
     runs = []
 
     def _run(label, variables):
         out = work / ("%s.json" % label)
-        play = [{"name": "Stress on the lab disk", "hosts": HOST, "gather_facts": False, "tasks": [{
-            "name": "Stress | run the role, keep its fact whatever happens",
-            "block": ([{"name": "Diagnose | role, writing the host's report first",
-                        "ansible.builtin.include_role": {"name": "pteguard.remediation.diagnose"},
-                        "vars": {"diagnose_report_dir": variables.get("stress_report_dir", "")}}]
-                      if variables.pop("__stress_lab_diagnose_first", False) else [])
-            + [{"name": "Stress | role", "ansible.builtin.include_role": {"name": "pteguard.remediation.stress"}}],
-            "rescue": [{"name": "Stress | the role failed the host", "ansible.builtin.debug": {"msg": "failed"}}],
-            "always": [{"name": "Stress | keep the fact", "delegate_to": "localhost",
-                        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}",
-                                 "ansible_connection": "local"},
-                        "ansible.builtin.copy": {
-                            "content": "{{ {'reproduction': stress_reproduction | default(none),"
-                                       " 'step': pteguard_step_result | default(none)} | to_json }}",
-                            "dest": str(out), "mode": "0600"}}]}]}]
-        (work / ("%s.play.json" % label)).write_text(json.dumps(play))
+        before = ([{"name": "Diagnose | role, writing the host's report first",
+                    "ansible.builtin.include_role": {"name": "pteguard.remediation.diagnose"},
+                    "vars": {"diagnose_report_dir": variables.get("stress_report_dir", "")}}]
+                  if variables.pop("__stress_lab_diagnose_first", False) else [])
+        (work / ("%s.play.json" % label)).write_text(json.dumps(role_play(HOST, out, before)))
         (work / ("%s.vars.json" % label)).write_text(json.dumps(variables))
         proc = subprocess.run([playbook, "-i", str(inv), str(work / ("%s.play.json" % label)),
                                "-e", "@" + str(work / ("%s.vars.json" % label))], cwd=REPO, env=env,

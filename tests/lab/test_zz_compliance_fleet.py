@@ -109,15 +109,20 @@ def test_every_format_agrees_on_the_verdicts(fleet_run):
     assert {h["host"]: h["compliance"] for h in document["hosts"]} == expected
 
 
-def test_reports_carry_the_guests_inventory_and_the_fleet_correlation(fleet_run):
+def test_reports_carry_the_guests_inventory_and_the_fleet_correlation(fleet_run, fault_vms):
     work, _proc, _injected = fleet_run
     report_dir = work / "reports" / "latest"
     reports = {name: json.loads((report_dir / ("%s.json" % name)).read_text()) for name in NAMES.values()}
-    for report in reports.values():
+    for name, report in reports.items():
         inventory_section = report["inventory"]
         assert inventory_section["firmware"]["bios_vendor"], inventory_section  # QEMU's SeaBIOS, from sysfs
-        # the lab image has no dmidecode: said so, and the host is still read
-        assert inventory_section["dimms"] is None and inventory_section["notes"], inventory_section
+        # the guest's real dmidecode, run as root, reads QEMU's SMBIOS type 17: one DIMM of the VM's whole RAM
+        dimms = inventory_section["dimms"]
+        assert dimms and [d["locator"] for d in dimms] == ["DIMM 0"], inventory_section
+        assert dimms[0]["manufacturer"] == "QEMU" and dimms[0]["size_bytes"] == \
+            _vm(fault_vms, name.replace("lab-", "", 1)).memory_mb * 1048576, dimms
+        assert inventory_section["dimm_slots"] == 1
+        assert not any(note.startswith("DIMMs:") for note in inventory_section["notes"]), inventory_section
         assert report["journal"]["persistent"] is True and "ready" in report["kdump"]
     modules = {m["name"]: m for m in reports["lab-fault-pt"]["inventory"]["modules"]}
     assert "O" in modules["pteguard_testmod"]["taint"], modules
