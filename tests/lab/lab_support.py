@@ -38,3 +38,12 @@ def diagnose(vms, workdir, label):
 
 def findings(report, category):
     return [f for f in report["kernel_log"]["findings"] if f["category"] == category]
+
+
+def keep_artifact(name, text):
+    """Keep a real capture of a guest (how some fixtures were recorded) when PTEGUARD_LAB_ARTIFACTS names a folder."""
+    folder = os.environ.get("PTEGUARD_LAB_ARTIFACTS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
+            handle.write(text)

@@ -21,6 +21,7 @@ import pytest
 
 from pteguard_lab import injectors
 from pteguard_lab.cli import inventory
+from lab_support import keep_artifact
 
 from ansible_collections.pteguard.remediation.plugins.module_utils.badblocks import parse_badblocks
 
@@ -89,21 +90,13 @@ def _sha256(vm, dev):
                   % dev, timeout=300).stdout.split()[0]
 
 
-def _keep(name, text):
-    folder = os.environ.get("PTEGUARD_LAB_ARTIFACTS")
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
-            handle.write(text)
-
-
 def test_badblocks_on_medium_errors_reports_the_bad_blocks_and_failing(disk_vm, disk_play):
     injectors.unload_scsi_debug(disk_vm)
     dev = injectors.load_scsi_debug(disk_vm, MEDIUM)
     before = _sha256(disk_vm, dev)
     facts, _recap = disk_play("medium", dict(OPT_IN, disk_health_devices=["/dev/" + dev]))
     result, step = facts["result"], facts["step"]
-    _keep("disk-health-medium.json", json.dumps(result, indent=1))
+    keep_artifact("disk-health-medium.json", json.dumps(result, indent=1))
     assert result["status"] == "failing" and step["outcome"] == "failing", result
     (disk,) = result["disks"]
     assert disk["device"] == "/dev/" + dev and disk["smart"] != "unreadable", disk
@@ -117,8 +110,8 @@ def test_badblocks_on_medium_errors_reports_the_bad_blocks_and_failing(disk_vm, 
 
     # the guest's own badblocks on the same disk (read-only), kept as a fixture and parsed with the module's parser
     proc = disk_vm.ssh("LC_ALL=C badblocks -sv -b 4096 /dev/%s 1023 0" % dev, check=False, timeout=300)
-    _keep("badblocks-scsi-debug-medium.stdout", proc.stdout)
-    _keep("badblocks-scsi-debug-medium.stderr", proc.stderr)
+    keep_artifact("badblocks-scsi-debug-medium.stdout", proc.stdout)
+    keep_artifact("badblocks-scsi-debug-medium.stderr", proc.stderr)
     bad, summary = parse_badblocks(proc.stdout, proc.stderr)
     assert bad == [256] and summary["bad_blocks"] == 1, proc.stdout + proc.stderr
     assert _sha256(disk_vm, dev) == before
@@ -130,7 +123,7 @@ def test_a_clean_disk_is_healthy_unchanged_and_a_second_run_changes_nothing(disk
     before = _sha256(disk_vm, dev)
     facts, _recap = disk_play("clean", dict(OPT_IN, disk_health_devices=[dev]))
     result, step = facts["result"], facts["step"]
-    _keep("disk-health-clean.json", json.dumps(result, indent=1))
+    keep_artifact("disk-health-clean.json", json.dumps(result, indent=1))
     assert result["status"] == "healthy" and step["outcome"] == "healthy", result
     (disk,) = result["disks"]
     assert disk["badblocks"]["completed"] and disk["badblocks"]["bad_block_count"] == 0

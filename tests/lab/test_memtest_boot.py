@@ -230,8 +230,8 @@ def test_without_a_controller_a_person_brings_the_host_back_and_the_result_is_re
         if running.poll() is None:
             running.kill()
         out, err = running.communicate(timeout=60)
-        pytest.fail("memtest86+ never drew its screen (play rc %s):\n%s\n%s" % (running.returncode, out[-6000:],
-                                                                               err[-2000:]))
+        pytest.fail("memtest86+ never drew its screen (play rc %s):\n%s\n%s"
+                    % (running.returncode, out[-6000:], err[-2000:]))
     vm.qmp("system_reset")
     proc, tasks = grub_guest.play({}, running=running)
     assert proc.returncode == 0, proc.stdout[-6000:]

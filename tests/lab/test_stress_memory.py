@@ -26,7 +26,8 @@ from pteguard_lab.vm import boot_vms, stop_all
 from ansible_collections.pteguard.remediation.plugins.module_utils.stress_ng import parse_stress_ng
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_stress_reproduction import _keep, ansible_setup, role_play  # noqa: E402  (one way to run the role)
+from lab_support import keep_artifact  # noqa: E402
+from test_stress_reproduction import ansible_setup, role_play  # noqa: E402  (one way to run the role)
 
 pytestmark = pytest.mark.lab
 
@@ -119,7 +120,7 @@ def test_clean_memory_load_is_not_reproduced_with_stress_ngs_metrics(mce_vm, sta
     # the guest's own stress-ng, as the module runs it, kept and parsed
     run = mce_vm.ssh("LC_ALL=C stress-ng --vm 1 --vm-bytes 16M --verify --timeout 3s --metrics-brief 2>&1",
                      check=False, timeout=120)
-    _keep("stress-ng-0.15-vm-verify-pass.txt", run.stdout)
+    keep_artifact("stress-ng-0.15-vm-verify-pass.txt", run.stdout)
     parsed = parse_stress_ng(run.stdout)
     assert run.returncode == 0 and parsed["completed"] == "successful" and parsed["failures"] == []
     assert parsed["metrics"]["vm"]["bogo_ops"] > 0, run.stdout

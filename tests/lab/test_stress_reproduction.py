@@ -22,6 +22,7 @@ import pytest
 
 from pteguard_lab import injectors
 from pteguard_lab.cli import inventory
+from lab_support import keep_artifact
 
 from ansible_collections.pteguard.remediation.plugins.module_utils.fio_json import parse_dd, parse_fio
 
@@ -99,14 +100,6 @@ def _sha256(vm, dev):
     return vm.ssh("sha256sum /dev/%s" % dev, timeout=120).stdout.split()[0]
 
 
-def _keep(name, text):
-    folder = os.environ.get("PTEGUARD_LAB_ARTIFACTS")
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
-            handle.write(text)
-
-
 def test_read_stress_on_medium_errors_reproduces_with_device_and_sector(disk_vm, stress_play):
     dev = injectors.load_scsi_debug(disk_vm, MEDIUM)
     result = stress_play("medium", {"stress_target": "/dev/" + dev, "stress_size_mb": 64, "stress_max_seconds": 300})
@@ -129,12 +122,12 @@ def test_read_stress_on_medium_errors_reproduces_with_device_and_sector(disk_vm,
     # the guest's own fio and dd on the same disk, kept as fixtures and parsed with the module's parser
     fio = disk_vm.ssh("LC_ALL=C fio --name=pteguard-stress --filename=/dev/%s --readonly --rw=read --bs=64k "
                       "--direct=1 --ioengine=psync --offset=0 --size=4M --output-format=json" % dev, check=False)
-    _keep("fio-3.33-eio.json", fio.stdout)
-    _keep("fio-3.33-eio.stderr", fio.stderr)
+    keep_artifact("fio-3.33-eio.json", fio.stdout)
+    keep_artifact("fio-3.33-eio.stderr", fio.stderr)
     (job,) = parse_fio(fio.stdout, fio.stderr)["jobs"]
     assert job["error"] == 61 and job["first_error_offset"] == 1048576 and job["first_error_op"] == "read"
     dd = disk_vm.ssh("LC_ALL=C dd if=/dev/%s of=/dev/null bs=65536 count=64 iflag=direct" % dev, check=False)
-    _keep("dd-eio.stderr", dd.stderr)
+    keep_artifact("dd-eio.stderr", dd.stderr)
     parsed = parse_dd(dd.stderr)
     assert parsed["errors"][0]["errno"] == 61 and parsed["records_in"] == [16, 0], dd.stderr
 
