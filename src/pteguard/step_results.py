@@ -23,7 +23,10 @@ def _events(work_dir):
             continue
 
 
-_REBOOT_ACTIONS = ("ansible.builtin.reboot", "reboot", "ansible.legacy.reboot")
+# a failed one of these means the host went down (a reboot) and did not answer again within the role's timeout;
+# the roles' waits after their own reboots (memory_test, stress) are wait_for_connection
+_REBOOT_ACTIONS = {prefix + name for prefix in ("", "ansible.builtin.", "ansible.legacy.")
+                   for name in ("reboot", "wait_for_connection")}
 # actions that run on the controller only: their results say nothing about whether the host answered
 _CONTROLLER_ACTIONS = {prefix + name for prefix in ("", "ansible.builtin.", "ansible.legacy.") for name in (
     "set_fact", "debug", "assert", "fail", "meta", "include_tasks", "import_tasks", "include_role", "import_role",
@@ -38,6 +41,11 @@ def answered(event):
         not (data.get("res") or {}).get("_ansible_delegated_vars")
 
 
+def _reboot_not_started(res):
+    """The reboot module's own words when its reboot command failed: the host never went down, it is not lost."""
+    return str((res or {}).get("msg") or "").startswith("Reboot command failed")
+
+
 def read(work_dir):
     """({host: 'ok'|'failed'|'unreachable'|'lost'} from the play recap, {host: step result}) of one step run.
 
@@ -49,7 +57,8 @@ def read(work_dir):
         kind, data = event.get("event"), event.get("event_data") or {}
         if answered(event):
             reached.add(data["host"])
-        if kind == "runner_on_failed" and data.get("task_action") in _REBOOT_ACTIONS and data.get("host"):
+        if kind == "runner_on_failed" and data.get("task_action") in _REBOOT_ACTIONS and data.get("host") \
+                and not _reboot_not_started(data.get("res")):
             reboot_timeouts.add(data["host"])
         if kind == "playbook_on_stats":
             for host in set(data.get("ok") or {}) | set(data.get("skipped") or {}) | set(data.get("changed") or {}):

@@ -246,3 +246,56 @@ def test_without_a_controller_a_person_brings_the_host_back_and_the_result_is_re
     step = [r["ansible_facts"]["pteguard_step_result"] for r in tasks.values()
             if "pteguard_step_result" in (r.get("ansible_facts") or {})]
     assert step and step[-1]["outcome"] == "clean", step
+
+
+def _pteguard(workdir: Path, *argv: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_HOME=str(workdir / "ansible-home"))
+    return subprocess.run([str(VENV_BIN / "pteguard")] + list(argv), cwd=str(REPO), env=env, capture_output=True,
+                          text=True, timeout=PLAY_TIMEOUT, check=False)
+
+
+def test_the_runner_reports_a_host_that_never_returns_from_its_reboot_as_lost(grub_guest, tmp_path):
+    """The runner, through `pteguard plan` and `pteguard apply`: an uncorrected memory error raised from the QEMU
+    monitor sends the guest to the memory test; with the reboot opted in and no controller the guest reboots into
+    memtest86+, which never ends by itself, so it does not answer again within the role's return timeout. The run
+    says `lost` (not `failed`), exits 2, and records no step as done. Last in this module: the test then plays the
+    person who resets the host."""
+    from pteguard_lab import injectors
+
+    vm = grub_guest.vm
+    boot_id = vm.ssh("cat /proc/sys/kernel/random/boot_id").stdout.strip()
+    injectors.mce_uncorrected_ao_from_monitor(vm)
+    inventory = json.loads(grub_guest.inventory().read_text())
+    inventory["all"]["hosts"]["grubvm"].update({"memory_test_mode": "offline", "memory_test_reboot_ok": True,
+                                               "memory_test_return_timeout": 60})
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    proc = _pteguard(tmp_path, "plan", "-i", str(tmp_path / "inventory.json"), "--steps", "memory_test",
+                     "--report-dir", str(tmp_path / "reports"), "--work-dir", str(tmp_path / "work"),
+                     "--output", str(tmp_path / "plan.json"))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    (host,) = json.loads((tmp_path / "plan.json").read_text())["hosts"]
+    assert host["causes"][0]["cause"] == "faulty_memory", host["causes"]
+    assert [(s["step"], s["will"]) for s in host["steps"]] == [("memory_test", "run")], host["steps"]
+
+    offset = vm.serial_size()
+    try:
+        proc = _pteguard(tmp_path, "apply", str(tmp_path / "plan.json"), "--approve", "CHG-LAB-LOST", "--serial",
+                         "100%", "--state-dir", str(tmp_path / "state"))
+        assert proc.returncode == 2, proc.stdout[-6000:] + proc.stderr[-2000:]
+        row = " ".join(next(line for line in proc.stdout.splitlines() if line.startswith("grubvm ")).split())
+        assert row.startswith("grubvm lost memory_test failed memory_test: stopped answering during the step"), row
+        assert "did not answer within 60s after the reboot" in row, row
+        runs = json.loads(_pteguard(tmp_path, "runs", "--state-dir", str(tmp_path / "state"), "--format",
+                                    "json").stdout)["runs"]
+        (record,) = runs
+        assert record["change_id"] == "CHG-LAB-LOST" and record["hosts"] == {"lost": 1}, record
+        with open(os.path.join(record["run_dir"], "audit.jsonl"), encoding="utf-8") as handle:
+            entries = [json.loads(line) for line in handle]
+        assert [(e["step"], e["result"]) for e in entries if e["action"] == "finish"] == [("memory_test", "lost")]
+        assert os.access(os.path.join(record["run_dir"], "reproduce", "grubvm-memory_test.sh"), os.X_OK)
+        # it really went down into memtest86+ (its screen on the serial console) and never came back by itself
+        assert "Memtest86+" in vm.serial_since(offset)
+    finally:
+        vm.qmp("system_reset")  # the person at the machine; GRUB's one-shot entry is spent: Debian boots
+        vm.wait_ssh(600, master=False)
+    assert vm.ssh("cat /proc/sys/kernel/random/boot_id").stdout.strip() != boot_id
