@@ -80,6 +80,11 @@ class CollectHost(object):
         """(sysname, nodename, release, version, machine) of the host."""
         return tuple(os.uname())
 
+    def free_bytes(self, path):
+        """Bytes an unprivileged writer may still use on path's filesystem (df's Available); raises OSError."""
+        stat = os.statvfs(path)
+        return stat.f_bavail * stat.f_frsize
+
 
 class ModuleHost(CollectHost):
     """A module's target: AnsibleModule.run_command with an argv list and LC_ALL=C (duck-typed: no import)."""

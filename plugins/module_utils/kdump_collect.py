@@ -49,29 +49,25 @@ def service_state(host):
     systemctl = host.which("systemctl")
     if not systemctl:
         return None
-    for unit in SERVICES:
-        rc, out, _err = host.run([systemctl, "show", "--property=LoadState,ActiveState,UnitFileState", unit])
-        if rc != 0:
-            continue
-        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    # one systemctl for both names (a subprocess per unit is a measurable share of the fleet's round trip); it
+    # prints one block per unit, blank-line separated, in the order asked, each with its Id
+    rc, out, _err = host.run([systemctl, "show", "--property=Id,LoadState,ActiveState,UnitFileState"]
+                             + list(SERVICES))
+    if rc != 0:
+        return None
+    for block in out.split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
         if props.get("LoadState") == "loaded":
-            return {"unit": unit, "active": props.get("ActiveState"), "enabled": props.get("UnitFileState")}
+            return {"unit": props.get("Id"), "active": props.get("ActiveState"),
+                    "enabled": props.get("UnitFileState")}
     return None
 
 
 def free_bytes(host, path):
-    """Bytes available to root on path's filesystem (df), or None when df cannot tell."""
-    df = host.which("df")
-    if not df:
-        return None
-    rc, out, _err = host.run([df, "-P", "-B1", path])
-    lines = out.strip().splitlines()
-    if rc != 0 or len(lines) < 2:
-        return None
-    fields = lines[-1].split()
+    """Bytes available on path's filesystem (statvfs, as df's Available), or None when it cannot be told."""
     try:
-        return int(fields[3])
-    except (IndexError, ValueError):
+        return host.free_bytes(path)
+    except (OSError, IOError):
         return None
 
 

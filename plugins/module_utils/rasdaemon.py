@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 
 try:  # Python 3
     from urllib.parse import quote as _quote
@@ -134,6 +133,9 @@ def read_rasdaemon_db(path: str = DEFAULT_DB, max_records: int = 200, timeout: f
         raise RasdaemonError("%s is not a regular file" % path)
     if not os.access(path, os.R_OK):
         raise RasdaemonError("%s is not readable by this user" % path)
+    # imported here: most hosts of a fleet have no database, and every host runs this module's imports
+    import sqlite3
+
     uri = "file:%s?mode=ro" % _quote(os.path.abspath(path))
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=timeout)

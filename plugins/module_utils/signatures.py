@@ -421,7 +421,7 @@ class Signature(object):
     - roles: what the diagnosis reads into it (ROLES).
     """
 
-    __slots__ = ("id", "category", "severity", "anchors", "regex", "record", "join", "source", "refine",
+    __slots__ = ("id", "category", "severity", "anchors", "pattern", "_regex", "record", "join", "source", "refine",
                  "oops_code_is_pf", "marks_pte", "warning_without", "roles")
 
     def __init__(self, entry):
@@ -430,7 +430,8 @@ class Signature(object):
         self.severity = entry["severity"]
         anchor = entry["anchor"]
         self.anchors = (anchor,) if isinstance(anchor, str) else tuple(anchor)
-        self.regex = re.compile(entry["pattern"])
+        self.pattern = entry["pattern"]
+        self._regex = None
         self.record = entry.get("record")
         self.join = entry.get("join", False)
         self.source = entry["source"]
@@ -442,6 +443,14 @@ class Signature(object):
         unknown = set(self.roles) - set(ROLES)
         if unknown or self.category not in CATEGORIES or self.severity not in SEVERITY_RANK:
             raise ValueError("signature %s: bad category, severity or roles %s" % (self.id, sorted(unknown)))
+
+    @property
+    def regex(self):
+        # compiled on first use: on a clean host the prefilter passes no line, and every host of a fleet run imports
+        # this catalogue (compiling it all is a measurable share of one host's round trip)
+        if self._regex is None:
+            self._regex = re.compile(self.pattern)
+        return self._regex
 
     def as_dict(self):
         entry = {

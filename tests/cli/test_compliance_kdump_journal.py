@@ -1,7 +1,7 @@
 """kdump_ready and persistent_journal read the evidence the one round trip collects (kdump_collect, journal_storage).
 
-The host is synthetic, labelled so: procfs/sysfs values and `systemctl show` / `df -P -B1` answers in the form those
-tools print them; the report is built by the real report builder from a real kernel log and validated.
+The host is synthetic, labelled so: procfs/sysfs values, `systemctl show` answers in the form that tool prints them,
+and free space; the report is built by the real report builder from a real kernel log and validated.
 """
 
 from __future__ import annotations
@@ -20,21 +20,23 @@ PTE = os.path.join(LOGS, "pte_corruption-corrupted_page_table-syslog-6.10.log")
 
 
 class _Host(CollectHost):
-    """Synthetic host: files and directories in dicts, `systemctl` and `df` answers recorded."""
+    """Synthetic host: files and directories in dicts, `systemctl` answers and free space recorded."""
 
     def __init__(self, files, dirs, kdump_active="active"):
         self.files, self.dirs, self.kdump_active = files, set(dirs), kdump_active
 
     def which(self, name):
-        return "/usr/bin/" + name if name in ("systemctl", "df") else None
+        return "/usr/bin/" + name if name == "systemctl" else None
 
     def run(self, argv, binary=False):
-        if argv[0].endswith("systemctl"):
-            if argv[-1] == "kdump-tools.service":
-                return 0, "LoadState=loaded\nActiveState=%s\nUnitFileState=enabled\n" % self.kdump_active, ""
-            return 0, "LoadState=not-found\nActiveState=inactive\nUnitFileState=\n", ""
-        return 0, ("Filesystem 1-blocks Used Available Capacity Mounted on\n"
-                   "/dev/vda 4126478336 1588412416 2327404544 42% /\n"), ""
+        assert argv[1:] == ["show", "--property=Id,LoadState,ActiveState,UnitFileState", "kdump-tools.service",
+                            "kdump.service"], argv
+        return 0, ("Id=kdump-tools.service\nLoadState=loaded\nActiveState=%s\nUnitFileState=enabled\n\n"
+                   "Id=kdump.service\nLoadState=not-found\nActiveState=inactive\nUnitFileState=\n"
+                   % self.kdump_active), ""
+
+    def free_bytes(self, path):
+        return 2327404544
 
     def read_text(self, path, limit=1 << 20):
         if path not in self.files:

@@ -21,8 +21,9 @@ def fixture(name):
 
 
 class RecordedHost(CollectHost):
-    def __init__(self, bins=(), outputs=None, files=None, machine="x86_64"):
+    def __init__(self, bins=(), outputs=None, files=None, machine="x86_64", free=None):
         self.machine = machine
+        self.free = dict(free or {})
         self.bins = set(bins)
         self.outputs = dict(outputs or {})
         self.files = dict(files or {})
@@ -43,6 +44,11 @@ class RecordedHost(CollectHost):
 
     def uname(self):
         return ("Linux", "recorded", "6.1.0-recorded", "#1 SMP recorded", self.machine)
+
+    def free_bytes(self, path):
+        if path in self.free:
+            return self.free[path]
+        return super().free_bytes(path)
 
     def read_text(self, path, limit=8 * 1024 * 1024):
         if path in self.files:

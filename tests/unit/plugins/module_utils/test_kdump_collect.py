@@ -22,17 +22,14 @@ MEMINFO = "MemTotal:         512000 kB\nMemFree:          300000 kB\n"
 
 def _host(dump_dir, reserved="0", loaded="0", cmdline="BOOT_IMAGE=/vmlinuz root=/dev/vda ro", unit="loaded",
           active="active", avail=8 * 1024 ** 3):
-    show = "LoadState=%s\nActiveState=%s\nUnitFileState=enabled\n" % (unit, active)
-    missing = "LoadState=not-found\nActiveState=inactive\nUnitFileState=\n"
-    df = ("Filesystem     1-blocks      Used  Available Capacity Mounted on\n"
-          "/dev/vda     4126478336 1588412416 %d      42%% /\n" % avail)
+    # one block per unit asked, in that order (as systemd 252 prints it in a lab container)
+    show = ("Id=kdump-tools.service\nLoadState=%s\nActiveState=%s\nUnitFileState=enabled\n\n"
+            "Id=kdump.service\nLoadState=not-found\nActiveState=inactive\nUnitFileState=\n" % (unit, active))
     return RecordedHost(
-        bins=("systemctl", "df"),
-        outputs={
-            "systemctl show --property=LoadState,ActiveState,UnitFileState kdump-tools.service": (0, show, ""),
-            "systemctl show --property=LoadState,ActiveState,UnitFileState kdump.service": (0, missing, ""),
-            "df -P -B1 %s" % dump_dir: (0, df, ""),
-        },
+        bins=("systemctl",),
+        outputs={"systemctl show --property=Id,LoadState,ActiveState,UnitFileState kdump-tools.service "
+                 "kdump.service": (0, show, "")},
+        free={dump_dir: avail},
         files={"/proc/cmdline": cmdline + "\n", "/sys/kernel/kexec_crash_size": reserved + "\n",
                "/sys/kernel/kexec_crash_loaded": loaded + "\n", "/proc/meminfo": MEMINFO})
 
