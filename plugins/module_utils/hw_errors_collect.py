@@ -69,9 +69,11 @@ def collect_rasdaemon(host, sources, findings, rasdaemon_db, use_ras_mc_ctl, max
     """rasdaemon's database (read-only), else ``ras-mc-ctl --errors``: (backend state, records and summary)."""
     ras_mc_ctl = host.which("ras-mc-ctl")
     ras = {"db": None, "ras_mc_ctl": None, "summary": None}
+    installed = bool(host.which("rasdaemon") or ras_mc_ctl)
     backend = {
-        "installed": bool(host.which("rasdaemon") or ras_mc_ctl),
-        "service": unit_state(host, systemctl, "rasdaemon.service"),
+        "installed": installed,
+        # as for mcelog: systemd is asked about the unit only where the tool is installed
+        "service": unit_state(host, systemctl, "rasdaemon.service") if installed else None,
         "db_path": rasdaemon_db,
         "db_readable": False,
         "ras_mc_ctl": ras_mc_ctl,

@@ -79,7 +79,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 backends:
-  description: Availability and state of each backend.
+  description:
+    - Availability and state of each backend.
+    - C(service) is the systemd unit's state (C(systemctl is-active)), or null when the tool is not installed or
+      the host has no systemctl.
   returned: always
   type: dict
   sample:

@@ -33,9 +33,11 @@ def add_parser(subparsers):
     return parser
 
 
-def render(report_dir, fmt, work_base=None):
-    """The text of one rendering of the run in report_dir (raises fleet_view.ViewError)."""
-    view = fleet_view.build(report_dir, work_base)
+def render(report_dir, fmt, work_base=None, view=None):
+    """The text of one rendering of the run in report_dir (raises fleet_view.ViewError); `view` is the run's
+    fleet_view.build when the caller already has it."""
+    if view is None:
+        view = fleet_view.build(report_dir, work_base)
     renderer = {"json": render_templates.json_document, "html": render_templates.html, "markdown": render_templates.markdown,
                 "junit": render_junit.junit, "metrics": render_metrics.metrics}[fmt]
     return renderer(view)
@@ -48,7 +50,10 @@ FILES = {"json": "fleet.json", "html": "report.html", "markdown": "report.md", "
 
 def write_all(report_dir, work_base=None, formats=tuple(FILES)):
     """The chosen renderings next to the host reports; all rendered before any is written (one fails, none is)."""
-    texts = {fmt: render(report_dir, fmt, work_base) for fmt in formats}
+    # one load of the run for all of them: loading validates every host report, the controller's largest cost
+    # after a fleet's playbook
+    view = fleet_view.build(report_dir, work_base) if formats else None
+    texts = {fmt: render(report_dir, fmt, work_base, view) for fmt in formats}
     for fmt in formats:
         atomic_file.write(os.path.join(report_dir, FILES[fmt]), texts[fmt])
     return [os.path.join(report_dir, FILES[fmt]) for fmt in formats]

@@ -128,3 +128,16 @@ def test_rma_matches_the_slot_and_says_when_nothing_is_suspect(tmp_path):
     proc = subprocess.run([PTEGUARD, "report", run_dir, "--rma", str(tmp_path / "rma")], capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0 and proc.stdout == "" and "no suspect DIMM" in proc.stderr
+
+
+def test_every_rendering_written_together_is_the_one_report_renders_alone(tmp_path):
+    """write_all loads the run once for all five renderings; each must be what `pteguard report --format` gives."""
+    from pteguard import report_cmd
+
+    run_dir = _run(tmp_path, [_report("web1", PTE, modules=[("nvidia", "535.1")]), _report("web2", CLEAN),
+                              _report("db1", UE, dimms=_dimms(170))])
+    written = report_cmd.write_all(run_dir)
+    assert [os.path.basename(p) for p in written] == [report_cmd.FILES[f] for f in report_cmd.FORMATS]
+    for fmt in report_cmd.FORMATS:
+        with open(os.path.join(run_dir, report_cmd.FILES[fmt]), encoding="utf-8") as handle:
+            assert handle.read() == report_cmd.render(run_dir, fmt), fmt
