@@ -32,7 +32,7 @@ LAB_MODULE_SOURCE, LAB_OOPS, log_path, report_of = _UNIT.LAB_MODULE_SOURCE, _UNI
 reproduction, symbolized = _UNIT.reproduction, _UNIT.symbolized
 
 BIN = os.path.dirname(sys.executable)
-CALLBACKS = os.path.join(ROOT, "tests", "roles", "hw_monitor", "callback_plugins")
+CALLBACKS = os.path.join(ROOT, "tests", "roles", "callback_plugins")
 TIMEOUT = 300
 
 # The task the stress role (step 5) uses to keep its result in the host's report (also in the final report).

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV") or REPO / ".venv") / "bin"
-CALLBACKS = REPO / "tests" / "roles" / "hw_monitor" / "callback_plugins"
+CALLBACKS = REPO / "tests" / "roles" / "callback_plugins"
 PLAY_TIMEOUT = 1500.0
 HOST = "grubvm"
 # Real kernel errors in the new kernel's boot only (synthetic trigger, real kernel messages): scsi_debug with

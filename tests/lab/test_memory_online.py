@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV") or REPO / ".venv") / "bin"
-CALLBACKS = REPO / "tests" / "roles" / "hw_monitor" / "callback_plugins"
+CALLBACKS = REPO / "tests" / "roles" / "callback_plugins"
 HOST = "lab-fault-mce"
 PLAY_TIMEOUT = 900
 # fault-mce has crashkernel= memory set aside: let memtester take a larger share of the rest than the default

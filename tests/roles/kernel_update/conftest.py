@@ -1,6 +1,6 @@
 """Fixtures for the kernel_update role tests: real ansible-playbook runs against the lab's Debian 12 nspawn containers.
 
-The container plumbing is the hw_monitor role tests' own (loaded from their conftest, as memory_test does). Each
+The container plumbing is every role test's own (tests/roles/conftest.py, role_play.py). Each
 container gets a local flat apt repository (`file:`, its only apt source: nothing leaves loopback) holding:
 
 - SYNTHETIC kernel packages built here with dpkg-deb: `linux-image-6.1.0-90-amd64` 6.1.300-1 (a placeholder vmlinuz,
@@ -17,7 +17,6 @@ is needed, and the tests never allow one (the VM tier reboots: tests/lab/test_ke
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import os
 import shutil
@@ -27,22 +26,10 @@ from pathlib import Path
 
 import pytest
 from kernel_update_support import NEW_RELEASE, NEW_VERSION, OLD_RELEASE
+from role_play import PLAYBOOK_TIMEOUT, REPO, VENV_BIN, Host, PlayResult, record
 
-HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("hw_monitor_role_conftest_ku", HERE.parent / "hw_monitor" / "conftest.py")
-_hwm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_hwm)
-
-REPO = _hwm.REPO
 PLAYBOOK = REPO / "playbooks" / "kernel_update.yml"
 FIXTURES = REPO / "tests" / "fixtures" / "kernel_update"
-_hwm.PLAYBOOK = PLAYBOOK  # this copy of the module only
-
-lab_image = _hwm.lab_image
-hwm_tmp = _hwm.hwm_tmp
-ansible_env = _hwm.ansible_env
-lab_host = _hwm.lab_host
-hwm_run_play = _hwm.run_play
 
 DKMS_DEBS = ["dkms", "dpkg-dev", "libdpkg-perl", "patch", "lsb-release", "bzip2", "xz-utils"]
 HELLO_C = """#include <linux/module.h>
@@ -52,10 +39,6 @@ module_init(h);
 module_exit(g);
 MODULE_LICENSE("GPL");
 """
-
-
-def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "lab: real-kernel lab tests (QEMU guests, nspawn containers; root)")
 
 
 def _deb(out: Path, name: str, version: str, files: dict[str, bytes | str], depends: str = "",
@@ -79,7 +62,7 @@ def _deb(out: Path, name: str, version: str, files: dict[str, bytes | str], depe
 
 
 @pytest.fixture(scope="session")
-def apt_repo(hwm_tmp) -> Path:
+def apt_repo(role_tmp) -> Path:
     """The flat repository directory: synthetic kernel packages plus the cached real dkms debs, indexed."""
     from pteguard_lab.image import cache_dir
     from pteguard_lab.kernel_repo import download, scan_packages
@@ -87,7 +70,7 @@ def apt_repo(hwm_tmp) -> Path:
     cached = cache_dir() / "kernel_update-debs"
     if not all(list(cached.glob("%s_*.deb" % name)) for name in DKMS_DEBS):
         download(cached, DKMS_DEBS)
-    repo = hwm_tmp / "kernel-repo"
+    repo = role_tmp / "kernel-repo"
     repo.mkdir()
     for name in DKMS_DEBS:
         shutil.copy2(sorted(cached.glob("%s_*.deb" % name))[-1], repo)
@@ -153,16 +136,7 @@ def kernel_host(lab_host, apt_repo):
     return _prepare(lab_host, apt_repo)
 
 
-class KernelPlay(_hwm.PlayResult):
-    def fact(self, name: str):
-        value = None
-        for res in self.task_results().values():
-            value = (res.get("ansible_facts") or {}).get(name, value)
-        return value
-
-    def failure_messages(self) -> list[str]:
-        return [res.get("msg", "") for res in self.task_results().values() if res.get("failed")]
-
+class KernelPlay(PlayResult):
     def task(self, name: str) -> dict:
         """The result of the role's task with this name (task names carry the role's prefix)."""
         found = [res for full, res in self.task_results().items() if full.endswith(" : " + name)]
@@ -171,16 +145,26 @@ class KernelPlay(_hwm.PlayResult):
 
 
 @pytest.fixture
-def run_play(hwm_run_play):
+def role_playbook():
+    return PLAYBOOK
+
+
+@pytest.fixture
+def play_class():
+    return KernelPlay
+
+
+@pytest.fixture
+def run_play(run_play):
+    """The role tests' runner, also given a KernelHost."""
     def _run(host, check: bool = False, extra_vars: dict | None = None) -> KernelPlay:
-        res = hwm_run_play(host.host if isinstance(host, KernelHost) else host, check=check, extra_vars=extra_vars)
-        return KernelPlay(res.proc, res.seconds)
+        return run_play(host.host if isinstance(host, KernelHost) else host, check=check, extra_vars=extra_vars)
 
     return _run
 
 
 @pytest.fixture
-def fleet(lab_image, hwm_tmp, apt_repo, request):
+def fleet(lab_image, role_tmp, apt_repo, request):
     """Three prepared containers in one inventory (hosts ku1, ku2, ku3), stopped at teardown."""
     from pteguard_lab.container import Container
 
@@ -188,14 +172,14 @@ def fleet(lab_image, hwm_tmp, apt_repo, request):
     try:
         for i in (1, 2, 3):
             name = "ku%d-%d" % (i, os.getpid() % 10000)
-            workdir = hwm_tmp / name
+            workdir = role_tmp / name
             workdir.mkdir(parents=True, exist_ok=True)
             ct = Container.create(lab_image, name, workdir)
             cts.append(ct)
             ct.start()
             ct.wait_ssh(60)
-            hosts.append(_prepare(_hwm.Host(ct, lab_image, workdir), apt_repo))
-        inventory = hwm_tmp / ("fleet-%s.json" % request.node.name[:30])
+            hosts.append(_prepare(Host(ct, lab_image, workdir), apt_repo))
+        inventory = role_tmp / ("fleet-%s.json" % request.node.name[:30])
         base = json.loads(hosts[0].host.inventory.read_text())["all"]["hosts"]["labct"]
         inventory.write_text(json.dumps({"all": {"hosts": {
             "ku%d" % (i + 1): dict(base, ansible_host=h.ct.address, ansible_port=h.ct.port)
@@ -212,12 +196,12 @@ def run_fleet(ansible_env):
 
 
 def _run_fleet(ansible_env, inventory: Path, extra_vars: dict) -> tuple[subprocess.CompletedProcess, dict]:
-    argv = [str(_hwm.VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK),
+    argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK),
             "--extra-vars", json.dumps(extra_vars)]
     started = time.monotonic()
     proc = subprocess.run(argv, env=ansible_env, cwd=str(REPO), capture_output=True, text=True,
-                          timeout=_hwm.PLAYBOOK_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
-    _hwm._record("fleet playbook run", time.monotonic() - started)
+                          timeout=PLAYBOOK_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+    record("fleet playbook run", time.monotonic() - started)
     try:
         data = json.loads(proc.stdout)
     except ValueError:

@@ -22,11 +22,11 @@ def snapshot(host) -> str:
 
 
 @pytest.fixture
-def controllers(hwm_tmp):
+def controllers(role_tmp):
     from pteguard_lab.bmc import ConsoleServer, IpmiSim
     from pteguard_lab.util import free_port
 
-    work = hwm_tmp / "controllers"
+    work = role_tmp / "controllers"
     work.mkdir(exist_ok=True)
     sim = IpmiSim.start(work)
     console = None

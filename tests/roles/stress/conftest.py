@@ -1,57 +1,28 @@
-"""Fixtures for the stress role tests: the hw_monitor role tests' container fixtures, reused (not copied).
-
-Lab nspawn containers booted from the cached lab image (Debian 12 with fio and dd, systemd, sshd on 127.0.0.N), real
-ansible-playbook over SSH; see tests/roles/hw_monitor/conftest.py. The containers share this machine's kernel and
-cannot open block devices, so reading a real disk is the VM tier's job (tests/lab/test_stress_reproduction.py).
+"""The stress role tests run playbooks/stress.yml on the lab containers (tests/roles/conftest.py): Debian 12 with fio
+and dd. The containers share this machine's kernel and cannot open block devices, so reading a real disk is the VM
+tier's job (tests/lab/test_stress_reproduction.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-_SPEC = importlib.util.spec_from_file_location(
-    "pteguard_stress_role_fixtures", Path(__file__).resolve().parent.parent / "hw_monitor" / "conftest.py")
-_HWM = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_HWM)
-
-lab_image = _HWM.lab_image
-hwm_tmp = _HWM.hwm_tmp
-ansible_env = _HWM.ansible_env
-lab_host = _HWM.lab_host
-pytest_configure = _HWM.pytest_configure
-
-# this copy of the hw_monitor fixtures runs the stress playbook
-_HWM.PLAYBOOK = _HWM.REPO / "playbooks" / "stress.yml"
-hwm_run_play = _HWM.run_play
+from role_play import REPO, PlayResult
 
 
-class StressPlay(_HWM.PlayResult):
+class StressPlay(PlayResult):
     def reproduction(self):
         """The stress_reproduction fact as the role set it (None when the role stopped before)."""
-        value = None
-        for res in self.task_results().values():
-            facts = res.get("ansible_facts") or {}
-            if "stress_reproduction" in facts:
-                value = facts["stress_reproduction"]
-        return value
+        return self.fact("stress_reproduction")
 
     def step_result(self):
-        value = None
-        for res in self.task_results().values():
-            value = (res.get("ansible_facts") or {}).get("pteguard_step_result", value)
-        return value
-
-    def failure_messages(self):
-        return [res.get("msg", "") for res in self.task_results().values() if res.get("failed")]
+        return self.fact("pteguard_step_result")
 
 
 @pytest.fixture
-def run_play(hwm_run_play):
-    def _run(host, check=False, extra_vars=None):
-        res = hwm_run_play(host, check=check, extra_vars=extra_vars)
-        return StressPlay(res.proc, res.seconds)
+def role_playbook():
+    return REPO / "playbooks" / "stress.yml"
 
-    return _run
+
+@pytest.fixture
+def play_class():
+    return StressPlay
