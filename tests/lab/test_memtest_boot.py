@@ -20,7 +20,7 @@ pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV") or REPO / ".venv") / "bin"
-CALLBACKS = REPO / "tests" / "roles" / "hw_monitor" / "callback_plugins"
+CALLBACKS = REPO / "tests" / "roles" / "callback_plugins"
 SERIAL_ENTRY = "Memory test (memtest86+x64.bin, serial console)"
 PLAY_TIMEOUT = 1500.0
 
