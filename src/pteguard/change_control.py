@@ -14,8 +14,9 @@ import re
 _CHANGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,79}$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WINDOW = re.compile(r"^(?:(?P<days>[A-Za-z]{3}(?:[,-][A-Za-z]{3})*) +)?"
-                     r"(?P<h1>\d\d):(?P<m1>\d\d)-(?P<h2>\d\d):(?P<m2>\d\d)$")
-WINDOW_FORMAT = "[DAYS ]HH:MM-HH:MM in UTC, e.g. '22:00-04:00' or 'Sat,Sun 01:00-05:00' or 'Mon-Fri 20:00-23:00'"
+                     r"(?P<h1>\d\d):(?P<m1>\d\d)-(?P<h2>\d\d):(?P<m2>\d\d)(?: +(?P<tz>[A-Za-z][A-Za-z0-9_+/-]*))?$")
+WINDOW_FORMAT = ("[DAYS ]HH:MM-HH:MM[ TIME-ZONE], UTC unless an IANA zone follows, e.g. '22:00-04:00' or "
+                 "'Sat,Sun 01:00-05:00 Europe/Berlin' or 'Mon-Fri 20:00-23:00 America/New_York'")
 
 
 def change_id(text):
@@ -39,24 +40,38 @@ def _days(text):
     return sorted(set(out))
 
 
+def _zone(name):
+    """The IANA zone `name` (the system's tz database, else the tzdata package), or ValueError."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError("maintenance window time zone %r is not known (an IANA name such as Europe/Berlin or UTC, "
+                         "from the tz database: apt install tzdata)" % name) from None
+
+
 def window(text):
-    """{'text', 'days', 'start', 'end'} (minutes after midnight UTC) from WINDOW_FORMAT."""
+    """{'text', 'days', 'start', 'end', 'tz'} (minutes after midnight in zone tz, default UTC) from WINDOW_FORMAT."""
     match = _WINDOW.match(str(text).strip())
     if not match:
         raise ValueError("maintenance window %r is not in the format %s" % (text, WINDOW_FORMAT))
+    tz = match["tz"] or "UTC"
+    _zone(tz)
     start = int(match["h1"]) * 60 + int(match["m1"])
     end = int(match["h2"]) * 60 + int(match["m2"])
     if int(match["h1"]) > 23 or int(match["h2"]) > 24 or int(match["m1"]) > 59 or int(match["m2"]) > 59 \
             or end > 24 * 60 or start == end:
         raise ValueError("maintenance window %r is not a time span (HH 00-23, MM 00-59, start != end)" % text)
-    return {"text": str(text).strip(), "days": _days(match["days"]), "start": start, "end": end}
+    return {"text": str(text).strip(), "days": _days(match["days"]), "start": start, "end": end, "tz": tz}
 
 
 def window_open(spec, now=None):
-    """True when `now` (UTC) falls in the window; a window crossing midnight belongs to the day it starts."""
+    """True when `now` falls in the window, read on the window's own clock (its zone, daylight saving included);
+    a window crossing midnight belongs to the day it starts."""
     if spec is None:
         return True
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = (now or datetime.datetime.now(datetime.timezone.utc)).astimezone(_zone(spec.get("tz") or "UTC"))
     minute = now.hour * 60 + now.minute
     day = now.weekday()
     if spec["start"] < spec["end"]:

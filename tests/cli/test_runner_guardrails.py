@@ -53,10 +53,29 @@ def test_window_day_ranges():
 
 
 @pytest.mark.parametrize("text", ["22-04", "22:00", "25:00-01:00", "10:61-11:00", "10:00-10:00", "Xyz 01:00-02:00",
-                                  "tomorrow", "01:00-02:00 UTC", "1:00-2:00"])
+                                  "tomorrow", "1:00-2:00", "01:00-02:00 ../../etc/localtime", "01:00-02:00 UTC UTC"])
 def test_window_in_the_wrong_format(text):
     with pytest.raises(ValueError, match="maintenance window"):
         change_control.window(text)
+
+
+def test_window_in_a_time_zone_follows_its_daylight_saving():
+    spec = change_control.window("Sat 01:00-05:00 Europe/Berlin")
+    assert spec["tz"] == "Europe/Berlin" and change_control.window("01:00-02:00")["tz"] == "UTC"
+    # winter (CET, UTC+1): Saturday 2026-12-05 01:30 in Berlin is 00:30 UTC
+    assert change_control.window_open(spec, _at(5, 0, 30))
+    assert not change_control.window_open(spec, _at(5, 4, 30))  # 05:30 in Berlin
+    assert not change_control.window_open(spec, _at(4, 23, 30))  # Saturday 00:30 in Berlin: not yet
+    # summer (CEST, UTC+2): Saturday 2026-07-04 01:30 in Berlin is Friday 23:30 UTC
+    friday = datetime.datetime(2026, 7, 3, 23, 30, tzinfo=UTC)
+    assert change_control.window_open(spec, friday)
+    assert not change_control.window_open(spec, friday + datetime.timedelta(days=1))  # Sunday 01:30 in Berlin
+    assert change_control.window_open(change_control.window("01:00-02:00 UTC"), _at(2, 1, 15))
+
+
+def test_window_in_an_unknown_time_zone_is_refused_by_name():
+    with pytest.raises(ValueError, match="time zone 'Mars/Olympus_Mons' is not known"):
+        change_control.window("22:00-04:00 Mars/Olympus_Mons")
 
 
 def test_waves_canary_first_then_percentages():

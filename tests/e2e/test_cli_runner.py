@@ -212,7 +212,7 @@ def test_bad_input_is_refused_in_one_line_and_nothing_runs(ansible_env, tmp_path
 
     for change_id in ("CHG-1;reboot", "$(reboot)", "CHG 1"):
         _one_line_refusal(apply("--approve", change_id), "apply", "change ID")
-    for window in ("22-04", "Someday 01:00-02:00", "25:00-26:00"):
+    for window in ("22-04", "Someday 01:00-02:00", "25:00-26:00", "22:00-04:00 Mars/Olympus_Mons"):
         _one_line_refusal(apply("--approve", "CHG-1", "--window", window), "apply", "maintenance window")
     _one_line_refusal(_plan(ansible_env, tmp_path, inventory, tmp_path / "p2.json", "--steps", "memtest"),
                       "plan", "unknown step 'memtest'")
