@@ -36,6 +36,18 @@ def diagnose(vms, workdir, label):
     return reports, rows
 
 
+def own_vm(lab_image, lab_accel, lab_workdir, name):
+    """A fault VM of a test module's own (a generator for a module-scoped fixture): booted, then stopped."""
+    from pteguard_lab.vm import boot_vms, stop_all
+
+    vms = boot_vms(lab_image, [name], lab_workdir, accel=lab_accel)
+    try:
+        yield vms[0]
+    finally:
+        errors = stop_all(vms)
+        assert not errors, errors
+
+
 def findings(report, category):
     return [f for f in report["kernel_log"]["findings"] if f["category"] == category]
 

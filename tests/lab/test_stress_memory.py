@@ -21,12 +21,11 @@ import time
 import pytest
 
 from pteguard_lab import injectors
-from pteguard_lab.vm import boot_vms, stop_all
 
 from ansible_collections.pteguard.remediation.plugins.module_utils.stress_ng import parse_stress_ng
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab_support import keep_artifact  # noqa: E402
+from lab_support import keep_artifact, own_vm  # noqa: E402
 from test_stress_reproduction import ansible_setup, role_play  # noqa: E402  (one way to run the role)
 
 pytestmark = pytest.mark.lab
@@ -82,12 +81,7 @@ def start_play(mce_vm, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reboot_vm(lab_image, lab_accel, lab_workdir):
-    vms = boot_vms(lab_image, ["stress-reboot"], lab_workdir, accel=lab_accel)
-    try:
-        yield vms[0]
-    finally:
-        errors = stop_all(vms)
-        assert not errors, errors
+    yield from own_vm(lab_image, lab_accel, lab_workdir, "stress-reboot")
 
 
 def _stress_ng_running(vm):

@@ -26,11 +26,11 @@ import pytest
 
 from pteguard_lab import injectors
 from pteguard_lab.cli import inventory
-from pteguard_lab.vm import boot_vms, stop_all
 
 from ansible_collections.pteguard.remediation.plugins.module_utils.boot_end import previous_boot_end
 from ansible_collections.pteguard.remediation.plugins.module_utils.log_scan import scan_lines
 from ansible_collections.pteguard.remediation.plugins.module_utils.symbolize import notes_build_id
+from lab_support import own_vm
 
 pytestmark = pytest.mark.lab
 
@@ -44,12 +44,7 @@ PLAYBOOK_TIMEOUT = 600
 
 @pytest.fixture(scope="module")
 def debug_vm(lab_image, lab_accel, lab_workdir):
-    vms = boot_vms(lab_image, ["debug"], lab_workdir, accel=lab_accel)
-    try:
-        yield vms[0]
-    finally:
-        errors = stop_all(vms)
-        assert not errors, errors
+    yield from own_vm(lab_image, lab_accel, lab_workdir, "debug")
 
 
 def _kernel_findings(text):
